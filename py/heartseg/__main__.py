@@ -1,0 +1,3 @@
+from heartseg.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,12 @@
+"""Placeholder until the analyze command lands; see the issue that owns it."""
+
+from heartseg.errors import EXIT_FAILED
+
+
+def add_arguments(p) -> None:
+    pass
+
+
+def run(args) -> int:
+    print("heartseg: 'analyze' is not implemented yet")
+    return EXIT_FAILED
