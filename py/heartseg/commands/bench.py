@@ -1,12 +1,61 @@
-"""Placeholder until the bench command lands; see the issue that owns it."""
+"""`bench [--quick|--smoke] [--gpu] [--lines a,b] [--skip a,b] [--out FILE]`: the engine's benchmark lines.
 
-from heartseg.errors import EXIT_FAILED
+`heartseg bench` (src/commands/bench.ts) runs this for every line but `analyze`, which it measures itself
+(that line compares the TypeScript front's analysis with this engine's), and merges both into results.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from heartseg.errors import EXIT_OK, BadInput
 
 
 def add_arguments(p) -> None:
-    pass
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="fewer repeats and smaller settings (< 3 min on 2 cores)")
+    mode.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness, measures nothing useful")
+    p.add_argument("--gpu", action="store_true", help="add the CUDA lines (skipped with a reason without CUDA)")
+    p.add_argument("--lines", default="", help="comma-separated lines to run (default: all)")
+    p.add_argument("--skip", default="", help="comma-separated lines to leave out")
+    p.add_argument("--out", default="bench/results.json", help="results file, merged with earlier lines (default %(default)s)")
+    p.add_argument("--data", default="", help="dataset for data_sampling and analyze (default: ../shared la2018, "
+                                              "else a synthetic set)")
+    p.add_argument("--work", default="", help="folder for synthetic sets and scratch runs (default: the cache's bench/)")
+    p.add_argument("--json", action="store_true", help="print the results JSON instead of the table")
+
+
+def _names(text: str, flag: str) -> list[str]:
+    from heartseg.bench import LINES
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in LINES]
+    if bad:
+        raise BadInput(f"{flag}: unknown line {bad[0]!r} (lines: {', '.join(LINES)})")
+    return names
 
 
 def run(args) -> int:
-    print("heartseg: 'bench' is not implemented yet")
-    return EXIT_FAILED
+    from heartseg.bench import LINES, results
+    from heartseg.bench.suite import run_suite
+
+    lines = _names(args.lines, "--lines") or list(LINES)
+    skip = set(_names(args.skip, "--skip"))
+    lines = [n for n in lines if n not in skip]
+    if args.data and not Path(args.data, "dataset.json").is_file() and not Path(args.data, "imagesTr").is_dir():
+        raise BadInput("not a Decathlon-style dataset (no dataset.json or imagesTr/)", args.data)
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    work = args.work or (tempfile.mkdtemp(prefix="heartseg-bench-") if args.smoke else "")
+    ctx = {"mode": mode, "gpu": bool(args.gpu), "data": os.path.abspath(args.data) if args.data else "",
+           "work": work, "cache_dir": os.environ.get("HEARTSEG_CACHE", "")}
+    body = run_suite(lines, ctx, args.out)
+    if args.json:
+        print(json.dumps(body, allow_nan=False))
+    else:
+        print(results.table(body["results"]))
+        print(f"written: {args.out}", file=sys.stderr)
+    return EXIT_OK

@@ -1,12 +1,74 @@
-"""Placeholder until the plan command lands; see the issue that owns it."""
+"""`plan DATA`: propose spacing, patch, batch, network and iterations for a dataset on this device, with reasons."""
 
-from heartseg.errors import EXIT_FAILED
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+from heartseg.errors import EXIT_OK, BadInput
+
+
+def _positive_minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of minutes, got {text!r}")
+    return value
 
 
 def add_arguments(p) -> None:
-    pass
+    p.add_argument("data", metavar="DATA", help="dataset folder (Decathlon layout)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="plan for this device (auto: CUDA when torch sees one)")
+    p.add_argument("--budget-minutes", type=_positive_minutes, default=None,
+                   help="training time to plan for (default: 45 on a CPU, 120 on a GPU)")
+    p.add_argument("--cache-dir", default="", help="preprocessed-case cache to read label sizes from")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+
+def _flat(config: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat(value, name + "."))
+        else:
+            out[name] = value
+    return out
 
 
 def run(args) -> int:
-    print("heartseg: 'plan' is not implemented yet")
-    return EXIT_FAILED
+    from heartseg import planning
+
+    fingerprint = planning.read_fingerprint(args.data, args.cache_dir or None)
+    device = planning.detect_device(args.device)
+    try:
+        plan = planning.make_plan(fingerprint, device, args.budget_minutes)
+    except ValueError as e:
+        raise BadInput(str(e), args.data) from None
+    if args.json:
+        fp = dataclasses.asdict(fingerprint)
+        summary = {"cases": len(fp["shapes"]), "modality": fp["modality"], "intensity": fp["intensity"],
+                   "label_fractions": {str(k): round(v, 5) for k, v in fp["label_fractions"].items()},
+                   "median_spacing": planning.target_spacing(fingerprint)[0],
+                   "median_shape": [sorted(s[i] for s in fp["shapes"])[len(fp["shapes"]) // 2] for i in range(3)],
+                   "spacings": fp["spacings"], "shapes": fp["shapes"]}
+        print(json.dumps({"config": plan.config, "reasons": plan.reasons, "estimates": plan.estimates,
+                          "fingerprint": summary, "device": dataclasses.asdict(device)}))
+        return EXIT_OK
+    out = sys.stdout
+    out.write(f"plan for {args.data}: {len(fingerprint.shapes)} cases, on {device.kind} ({device.name}, "
+              f"{device.memory_gb:.0f} GB {'free' if device.kind == 'cuda' else 'RAM'})\n")
+    flat = _flat(plan.config)
+    width = max(len(k) for k in flat)
+    for key, value in flat.items():
+        reason = plan.reasons.get(key, "")
+        out.write(f"  {key:<{width}}  {json.dumps(value):<22} {reason}\n")
+    e = plan.estimates
+    out.write(f"estimates: {e['step_seconds']:.2f} s per step, {e['memory_gb']:.1f} GB, {e['train_minutes']:.0f} min "
+              f"of training, {e['parameters']:,} parameters\n")
+    return EXIT_OK

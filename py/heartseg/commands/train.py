@@ -1,12 +1,168 @@
-"""Placeholder until the train command lands; see the issue that owns it."""
+"""`train --config CFG --run RUN [--resume] [--init CKPT]`: check everything, then create and fill the run folder.
 
-from heartseg.errors import EXIT_FAILED
+Under torchrun (RANK/WORLD_SIZE/LOCAL_RANK set) every rank runs this; only rank 0 writes the run folder,
+events and TensorBoard. Exit codes: 0 done, 1 failed, 2 bad input, 130 interrupted (SIGINT/SIGTERM).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from heartseg.errors import EXIT_FAILED, BadInput
 
 
 def add_arguments(p) -> None:
-    pass
+    p.add_argument("--config", metavar="CFG", help="JSON config (partial is fine: defaults fill the rest)")
+    p.add_argument("--run", metavar="RUN", required=True, help="run folder to create (or continue with --resume)")
+    p.add_argument("--resume", action="store_true", help="continue RUN from RUN/checkpoints/last.pt")
+    p.add_argument("--init", metavar="CKPT", help="start from the weights of a compatible checkpoint")
+    p.add_argument("--preset", metavar="NAME", help="start from a preset partial config (demo, cpu, gpu)")
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
 
 
 def run(args) -> int:
-    print("heartseg: 'train' is not implemented yet")
-    return EXIT_FAILED
+    import torch
+
+    from heartseg import events as ev
+    from heartseg.train import distributed
+
+    info = distributed.from_env()
+    events = ev.EventWriter(None, enabled=info.is_main)
+    try:
+        return _train(args, info, events)
+    except BadInput as e:
+        for p in e.problems:
+            events.emit(ev.Error(message=p.message, file=p.file, hint=p.hint, kind="bad_input"))
+        raise
+    except Exception as e:  # noqa: BLE001 - report it as an event too, then the usual one line + traceback
+        kind = "out_of_memory" if isinstance(e, torch.cuda.OutOfMemoryError) or isinstance(e, MemoryError) else (
+            "io" if isinstance(e, OSError) else "internal")
+        events.emit(ev.Error(message=f"{type(e).__name__}: {e}", kind=kind,
+                             hint="lower data.batch or data.patch" if kind == "out_of_memory" else None))
+        events.emit(ev.RunEnd(status="failed", reason=f"{type(e).__name__}: {str(e)[:200]}", exit_code=EXIT_FAILED))
+        traceback.print_exc(file=sys.stderr)
+        print(f"heartseg: training failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        events.close()
+        distributed.cleanup()
+
+
+def _train(args, info, events) -> int:
+    import torch
+
+    from heartseg import config as cfgmod
+    from heartseg import data
+    from heartseg import events as ev
+    from heartseg.checkpoint import load_checkpoint
+    from heartseg.train import distributed, runfolder, setup
+    from heartseg.train.loop import Trainer
+    from heartseg.train.signals import StopRequest
+
+    run_dir = Path(args.run)
+    cfg, _ = setup.load_config(args.config, args.preset, run_dir, args.resume)
+    runfolder.check_run_dir(run_dir, args.resume)
+    resume = load_checkpoint(run_dir / runfolder.LAST) if args.resume else None
+    if resume is not None and resume.kind != "heartseg":
+        raise BadInput("cannot resume: last.pt is not a full heartseg checkpoint", file=resume.path)
+    init = load_checkpoint(args.init) if args.init else None
+    try:
+        device = distributed.resolve_device(cfg.train.device, info)
+    except ValueError as e:
+        raise BadInput(str(e), hint="set train.device to 'cpu' or 'auto'") from None
+    distributed.init(info, device)
+
+    # rank 0 fills the cache first; the others then read it (and hear about rank 0's bad input instead of hanging)
+    prepared, failure = None, None
+    if info.is_main:
+        try:
+            prepared = data.prepare(cfg.data, events)
+        except BadInput as e:
+            failure = e.summary()
+            raise
+        finally:
+            distributed.broadcast_object(failure)
+    else:
+        failure = distributed.broadcast_object(None)
+        if failure:
+            raise BadInput(f"rank 0 reported: {failure}")
+        prepared = data.prepare(cfg.data, None)
+    train_names, val_names = prepared.split()
+    if not train_names or not val_names:
+        raise BadInput(f"need at least one training and one validation case, got {len(train_names)} and "
+                       f"{len(val_names)}", file=cfg.data.root, hint="add cases or set data.val_fraction")
+    out_channels = setup.check_channels(cfg, prepared.labels, prepared.channels, cfg.data.root)
+    if resume is not None and resume.architecture["out_channels"] != out_channels:
+        raise BadInput(f"the run's model has {resume.architecture['out_channels']} output channel(s), the dataset "
+                       f"needs {out_channels}", file=resume.path)
+    cfg.model.out_channels = out_channels
+    cfg.data.spacing = [float(s) for s in prepared.spacing]  # resolved: evaluate/predict reuse the training grid
+
+    lock = runfolder.create_run_dir(run_dir, args.resume) if info.is_main else None
+    trainer = None
+    try:
+        if info.is_main:
+            runfolder.write_config(run_dir, cfgmod.to_dict(cfg))
+            events.attach_run_dir(run_dir)
+        distributed.barrier()
+        events.emit(ev.RunStart(command="train", run_dir=str(run_dir), config=cfgmod.to_dict(cfg),
+                                torch=torch.__version__, device=str(device), world_size=info.world_size,
+                                resumed_from_epoch=resume.epoch if resume else None))
+        events.emit(ev.DataSummary(cases=len(prepared.case_names), train_cases=len(train_names),
+                                   val_cases=len(val_names), labels={str(k): v for k, v in prepared.labels.items()},
+                                   spacing=list(prepared.spacing), patch=list(cfg.data.patch),
+                                   cache_dir=str(prepared.cache_dir), cache_hits=prepared.cache_hits,
+                                   cache_misses=prepared.cache_misses))
+        with StopRequest() as stop:
+            trainer = Trainer(cfg, in_channels=cfg.model.in_channels, out_channels=out_channels, run_dir=run_dir,
+                              events=events, info=info, stop=stop, log=_log)
+            report = trainer.start(resume=resume, init=init)
+            _report_init(init, report, events)
+            trainer.label_values = sorted(int(k) for k in prepared.labels)
+            reason = trainer.write_graph()
+            if reason:
+                events.emit(ev.Warning(message=reason))
+            sampler = data.PatchSampler(prepared, train_names, cfg.data, cfg.augment, cfg.train.seed, info.rank)
+
+            def batches(start_step: int, count: int):
+                return data.make_train_loader(sampler, start_step, count, cfg.data.workers)
+
+            _log(f"heartseg: training {len(train_names)} cases ({len(val_names)} validation) on {device}, "
+                 f"world size {info.world_size}, run {run_dir}")
+            outcome = trainer.fit(prepared, val_names, batches)
+        events.emit(ev.RunEnd(status=outcome.status, reason=outcome.reason, exit_code=outcome.exit_code,
+                              best_dice=outcome.best_dice, epoch=outcome.epoch))
+        _log(f"heartseg: {outcome.status} ({outcome.reason}) after epoch {outcome.epoch}, best Dice {outcome.best_dice}")
+        return outcome.exit_code
+    except KeyboardInterrupt:  # a second Ctrl-C mid-step: the state may be half-updated, so keep the last last.pt
+        events.emit(ev.RunEnd(status="interrupted", reason="SIGINT", exit_code=130,
+                              epoch=trainer.epoch if trainer else None))
+        return 130
+    finally:
+        if trainer is not None:
+            trainer.close()
+        if lock is not None:
+            lock.release()
+
+
+def _report_init(init: Any, report: dict[str, list[str]], events: Any) -> None:
+    from heartseg import events as ev
+
+    if init is None:
+        return
+    skipped = {k: v for k, v in report.items() if v}
+    if not skipped:
+        _log(f"heartseg: initialised from {init.path} (all keys matched)")
+        return
+    parts = [f"{len(v)} {k}" + (f" ({', '.join(v[:3])}{', ...' if len(v) > 3 else ''})") for k, v in skipped.items()]
+    message = f"--init {init.path}: " + "; ".join(parts) + "; those weights keep their fresh initialisation"
+    events.emit(ev.Warning(message=message, file=init.path,
+                           hint="expected when the number of output channels or the widths differ"))
+    _log(f"heartseg: {message}")
+

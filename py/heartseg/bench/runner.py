@@ -1,0 +1,162 @@
+"""Timing and memory for benchmark lines: median of repeats, peak resident memory, one child process per side.
+
+Each side of a line (ours, baseline) runs in its own Python process so that its peak RSS is its own: the child
+reads getrusage(RUSAGE_SELF) at the end (the whole process, imports included) and prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+CHILD_MARK = "HEARTSEG_BENCH_RESULT "
+"""Prefix of the child's result line on stdout (libraries may print other lines)."""
+
+
+def median(values: list[float]) -> float:
+    if not values:
+        raise ValueError("median of no values")
+    return float(statistics.median(values))
+
+
+def time_repeats(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> list[float]:
+    """Wall seconds of `repeats` calls of fn after `warmup` untimed calls (first calls pay allocation and caches)."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    for _ in range(warmup):
+        fn()
+    seconds = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - t0)
+    return seconds
+
+
+def rusage_mb(maxrss: int) -> float:
+    """ru_maxrss is KiB on Linux and bytes on macOS."""
+    return round(maxrss / (1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0), 1)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (VmHWM from /proc where present, else getrusage)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:
+        pass
+    return rusage_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def run_process(argv: list[str], *, cwd: str | Path | None = None, env: dict[str, str] | None = None,
+                timeout: float | None = None) -> dict[str, Any]:
+    """Run a whole process: wall seconds, exit code, output, and that child's own peak RSS.
+
+    The child is reaped with os.wait4, which reports the rusage of exactly that child (POSIX); elsewhere the
+    peak is None.
+    """
+    if not hasattr(os, "wait4"):
+        t0 = time.perf_counter()
+        done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        return {"seconds": time.perf_counter() - t0, "code": done.returncode, "stdout": done.stdout,
+                "stderr": done.stderr, "peak_rss_mb": None, "timed_out": False}
+    out_path = _tmp_name("out")
+    err_path = _tmp_name("err")
+    t0 = time.perf_counter()
+    with open(out_path, "w+", encoding="utf-8") as out_f, open(err_path, "w+", encoding="utf-8") as err_f:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out_f, stderr=err_f, text=True)
+        deadline = None if timeout is None else t0 + timeout
+        timed_out = False
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid == proc.pid:
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                timed_out = True
+                break
+            time.sleep(0.005)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out_f.seek(0)
+        err_f.seek(0)
+        out, err = out_f.read(), err_f.read()
+    for p in (out_path, err_path):
+        Path(p).unlink(missing_ok=True)
+    return {"seconds": seconds, "code": None if timed_out else proc.returncode, "stdout": out, "stderr": err,
+            "peak_rss_mb": rusage_mb(usage.ru_maxrss), "timed_out": timed_out}
+
+
+def _tmp_name(kind: str) -> str:
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix=f"heartseg-bench-{kind}-")
+    os.close(fd)
+    return path
+
+
+def engine_env(threads: int | None = None) -> dict[str, str]:
+    """The environment for an engine child: this package importable, and the thread count fixed when asked."""
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if threads:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(threads)
+    return env
+
+
+def run_side(line: str, side: str, settings: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    """Run one side of a line in a fresh interpreter (heartseg.bench.child); returns its result dict.
+
+    The dict has 'values' (per repeat), 'peak_rss_mb' and optional 'extra', or 'skipped' with a reason.
+    """
+    argv = [sys.executable, "-m", "heartseg.bench.child", line, side, json.dumps(settings)]
+    res = run_process(argv, env=engine_env(settings.get("threads")), timeout=timeout)
+    if res["timed_out"]:
+        return {"skipped": f"{side} ran past {timeout:.0f} s"}
+    for text in reversed(res["stdout"].splitlines()):
+        if text.startswith(CHILD_MARK):
+            body = json.loads(text[len(CHILD_MARK):])
+            if res["peak_rss_mb"] is not None:  # wait4's figure covers the whole child, to its last byte
+                body["peak_rss_mb"] = res["peak_rss_mb"]
+            return body
+    tail = (res["stderr"].strip().splitlines() or ["no output"])[-1]
+    return {"skipped": f"{side} failed (exit {res['code']}): {tail[:300]}"}
+
+
+def pair(name: str, line: str, unit: str, settings: dict[str, Any], *, ours: str = "ours",
+         baseline: str = "baseline", note: str = "", timeout: float | None = None,
+         baseline_body: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Measure both sides of a line in their own processes; (result record, ours' body, baseline's body).
+
+    baseline_body reuses a baseline measured already (several CUDA variants share one plain loop).
+    """
+    from heartseg.bench import results
+
+    ours_body = run_side(line, ours, settings, timeout)
+    base_body = baseline_body if baseline_body is not None else run_side(line, baseline, settings, timeout)
+    reasons = [b["skipped"] for b in (ours_body, base_body) if b.get("skipped")]
+    if ours_body.get("skipped") and base_body.get("skipped"):
+        return results.skipped(name, unit, "; ".join(reasons)), ours_body, base_body
+    o = median(ours_body["values"]) if ours_body.get("values") else None
+    b = median(base_body["values"]) if base_body.get("values") else None
+    notes = [n for n in (note, ours_body.get("note"), *(f"skipped {r}" for r in reasons)) if n]
+    extra = {"baseline_peak_rss_mb": base_body.get("peak_rss_mb")}
+    extra.update({f"ours_{k}": v for k, v in (ours_body.get("extra") or {}).items()})
+    extra.update({f"baseline_{k}": v for k, v in (base_body.get("extra") or {}).items()})
+    repeats = min(len(ours_body.get("values") or []), len(base_body.get("values") or [])) or \
+        max(len(ours_body.get("values") or []), len(base_body.get("values") or []))
+    record = results.result(name, o, b, unit, repeats, ours_body.get("peak_rss_mb"), "; ".join(notes), **extra)
+    return record, ours_body, base_body

@@ -1,0 +1,156 @@
+"""Loading and saving checkpoints: raw state_dicts, `module.`-prefixed ones and heartseg's full checkpoints.
+
+Every load is `torch.load(..., weights_only=True)`: a pickle that needs arbitrary code is refused, never run.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from heartseg.errors import BadInput
+from heartseg.model import UNet3D, architecture_from_state_dict, build_model, strip_module_prefix
+
+FORMAT = "heartseg"
+FORMAT_VERSION = 1
+_WRAPPER_KEYS = ("model", "state_dict", "model_state_dict", "net", "network_weights")
+
+
+@dataclass
+class LoadedCheckpoint:
+    state_dict: dict[str, torch.Tensor]
+    """Model weights without any 'module.' prefix."""
+    architecture: dict[str, Any]
+    """{"in_channels", "out_channels", "features"} read from the tensor shapes."""
+    kind: str
+    """'raw' (a bare or wrapped state_dict) or 'heartseg' (a full training checkpoint)."""
+    config: dict[str, Any] | None = None
+    epoch: int | None = None
+    metrics: dict[str, Any] | None = None
+    full: dict[str, Any] | None = None
+    """The whole heartseg checkpoint (optimizer, scheduler, scaler, rng, history ...); None for raw files."""
+    path: str = ""
+
+
+def _safe_load(path: Path) -> Any:
+    if not path.exists():
+        raise BadInput("checkpoint file not found", file=str(path))
+    if not path.is_file():
+        raise BadInput("checkpoint path is not a file", file=str(path))
+    if path.stat().st_size == 0:
+        raise BadInput("checkpoint file is empty", file=str(path))
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        text = str(e)
+        if "Unsupported global" in text:
+            detail = text.split("Unsupported global:", 1)[1].strip().split(" was not", 1)[0]
+            raise BadInput(f"checkpoint needs arbitrary code to load ({detail}) and was refused",
+                           file=str(path), hint="only weights (tensors, numbers, dicts) are loaded; "
+                           "re-save it from trusted code with torch.save(model.state_dict(), ...)") from None
+        raise BadInput("not a PyTorch checkpoint (unreadable pickle data)", file=str(path)) from None
+    except Exception as e:  # noqa: BLE001 - garbage bytes raise anything from IndexError to RuntimeError
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BadInput(f"not a PyTorch checkpoint (unreadable: {first[:200]})", file=str(path)) from None
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return isinstance(obj, dict) and len(obj) > 0 and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
+    """Read any supported checkpoint safely; BadInput naming the file for anything unusable."""
+    p = Path(path)
+    obj = _safe_load(p)
+    full: dict[str, Any] | None = None
+    if isinstance(obj, dict) and obj.get("format") == FORMAT and _is_state_dict(obj.get("model")):
+        full, sd, kind = obj, obj["model"], "heartseg"
+    elif _is_state_dict(obj):
+        sd, kind = obj, "raw"
+    else:
+        wrapped = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj, dict) and _is_state_dict(obj.get(k))), None)
+        if wrapped is None:
+            what = f"a dict with keys {sorted(map(str, obj))[:6]}" if isinstance(obj, dict) else type(obj).__name__
+            raise BadInput(f"not a model checkpoint: holds {what}, no state_dict of tensors", file=str(p))
+        sd, kind = wrapped, "raw"
+    sd = strip_module_prefix(sd)
+    try:
+        arch = architecture_from_state_dict(sd)
+    except ValueError as e:
+        raise BadInput(f"{e}; heartseg loads 3D U-Net checkpoints only", file=str(p)) from None
+    if full is None:
+        return LoadedCheckpoint(state_dict=sd, architecture=arch, kind=kind, path=str(p))
+    epoch = full.get("epoch")
+    metrics = full.get("metrics") if isinstance(full.get("metrics"), dict) else None
+    config = full.get("config") if isinstance(full.get("config"), dict) else None
+    return LoadedCheckpoint(state_dict=sd, architecture=arch, kind=kind, config=config,
+                            epoch=int(epoch) if isinstance(epoch, int) else None, metrics=metrics,
+                            full=full, path=str(p))
+
+
+def mismatches(model: torch.nn.Module, sd: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+    """Keys missing from / unexpected in `sd`, and keys whose shapes differ, relative to `model`."""
+    own = model.state_dict()
+    return {
+        "missing": sorted(k for k in own if k not in sd),
+        "unexpected": sorted(k for k in sd if k not in own),
+        "shape": sorted(f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(v.shape)}"
+                        for k, v in own.items() if k in sd and tuple(sd[k].shape) != tuple(v.shape)),
+    }
+
+
+def load_into(model: torch.nn.Module, sd: dict[str, torch.Tensor], strict: bool, file: str = "") -> dict[str, list[str]]:
+    """Copy matching weights into `model`; strict raises BadInput on any mismatch, else skips and reports them."""
+    report = mismatches(model, sd)
+    if strict and any(report.values()):
+        parts = [f"{len(v)} {k} (e.g. {v[0]})" for k, v in report.items() if v]
+        raise BadInput("checkpoint does not fit the model: " + "; ".join(parts), file=file or None)
+    bad_shape = {s.split(":", 1)[0] for s in report["shape"]}
+    usable = {k: v for k, v in sd.items() if k not in bad_shape and k not in report["unexpected"]}
+    model.load_state_dict(usable, strict=False)
+    return report
+
+
+def model_from_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[UNet3D, LoadedCheckpoint]:
+    """Build the UNet3D the checkpoint describes, load it strictly, move it to `device`, eval mode."""
+    ckpt = load_checkpoint(path)
+    model = build_model(**ckpt.architecture)
+    load_into(model, ckpt.state_dict, strict=True, file=str(path))
+    model.to(device).eval()
+    return model, ckpt
+
+
+def save_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
+    """torch.save to a temporary file in the same folder, fsync, rename over `path`, fsync the folder."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(target.parent))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:
+        dir_fd = os.open(str(target.parent), os.O_RDONLY)
+    except OSError:
+        return  # some filesystems cannot open folders; the rename is still atomic
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,140 @@
+"""Reading NIfTI files safely: every failure becomes a Problem naming the file, never a traceback.
+
+Files are read once as bytes so the same read gives the content hash (cache key) and the decoded volume.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from heartseg.errors import Problem
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+
+def strip_nifti_suffix(name: str) -> str | None:
+    """'case_0000.nii.gz' -> 'case_0000'; None when the name is not a NIfTI file name."""
+    for suffix in NIFTI_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+def content_hash(data: bytes) -> str:
+    """Fast content hash of a file's bytes (size and mtime do not catch a file rewritten in place)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class Volume:
+    """A decoded 3-D volume in nibabel's stored axis order (x, y, z), with its header geometry."""
+
+    path: Path
+    data: np.ndarray
+    affine: np.ndarray
+    dtype: str
+    digest: str
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.data.shape)
+
+    @property
+    def zooms(self) -> np.ndarray:
+        """Voxel sizes along the stored axes, from the affine (what the image means in space)."""
+        return nib.affines.voxel_sizes(self.affine)
+
+
+def _nifti_class(raw: bytes):
+    """Pick Nifti1Image or Nifti2Image from sizeof_hdr in either byte order; None when it is neither."""
+    if len(raw) < 4:
+        return None
+    for order in ("<", ">"):
+        size = struct.unpack(order + "i", raw[:4])[0]
+        if size == 348 and raw[344:348] in (b"n+1\x00", b"ni1\x00"):
+            return nib.Nifti1Image if raw[344:348] == b"n+1\x00" else None
+        if size == 540 and raw[4:8] in (b"n+2\x00", b"ni2\x00"):
+            return nib.Nifti2Image if raw[4:8] == b"n+2\x00" else None
+    return None
+
+
+def read_bytes(path: Path) -> tuple[bytes | None, Problem | None]:
+    try:
+        return path.read_bytes(), None
+    except FileNotFoundError:
+        return None, Problem("file not found", str(path))
+    except IsADirectoryError:
+        return None, Problem("is a folder, expected a NIfTI file", str(path))
+    except OSError as e:
+        return None, Problem(f"cannot read file ({e.strerror or e})", str(path))
+
+
+def decode(path: Path, raw: bytes) -> tuple[Volume | None, Problem | None]:
+    """Decode NIfTI bytes (gzipped or not) into a Volume; a Problem says what is wrong otherwise."""
+    where = str(path)
+    digest = content_hash(raw)  # identify by the bytes on disk, compressed or not
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except EOFError:
+            return None, Problem("truncated gzip file (compressed data ends early)", where,
+                                 "the file was cut off while copying or downloading; copy it again")
+        except (OSError, zlib.error) as e:
+            return None, Problem(f"corrupt gzip data ({e})", where, "copy the file again")
+    elif path.name.endswith(".gz"):
+        return None, Problem("not a gzip file although the name ends in .gz", where)
+    klass = _nifti_class(raw)
+    if klass is None:
+        hint = "a header-only .hdr/.img pair is not supported" if raw[344:348] in (b"ni1\x00",) else None
+        return None, Problem("not a NIfTI file (no single-file NIfTI-1/2 header)", where, hint)
+    try:
+        img = klass.from_bytes(raw)
+        data = np.asanyarray(img.dataobj)
+    except Exception as e:  # noqa: BLE001 - nibabel raises many types for damaged headers/data
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "buffer is smaller" in msg or "size" in msg.lower():
+            return None, Problem(f"image data is shorter than the header says ({msg})", where)
+        return None, Problem(f"cannot decode NIfTI data ({msg})", where)
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]  # a trailing singleton time/channel axis is still a 3-D volume
+    if data.ndim != 3:
+        return None, Problem(f"not a 3-D volume: shape {tuple(data.shape)}", where,
+                             "each image and label must be one 3-D volume; give channels as NAME_0000, NAME_0001 files")
+    affine = img.affine
+    if affine is None or not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        return None, Problem("the header has no usable orientation (singular or non-finite affine)", where)
+    return Volume(path, data, np.asarray(affine, dtype=np.float64), str(img.get_data_dtype()), digest), None
+
+
+def read_volume(path: Path) -> tuple[Volume | None, Problem | None]:
+    raw, problem = read_bytes(path)
+    if problem:
+        return None, problem
+    return decode(path, raw)
+
+
+def read_header(path: Path) -> tuple[tuple[tuple[int, ...], np.ndarray] | None, Problem | None]:
+    """(shape, affine) from the header alone: cheap, used for the median spacing before decoding anything."""
+    try:
+        img = nib.load(str(path))
+        return (tuple(int(s) for s in img.shape), np.asarray(img.affine, dtype=np.float64)), None
+    except FileNotFoundError:
+        return None, Problem("file not found", str(path))
+    except Exception as e:  # noqa: BLE001
+        return None, Problem(f"cannot read NIfTI header ({str(e).splitlines()[0] if str(e) else type(e).__name__})", str(path))

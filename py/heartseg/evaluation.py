@@ -1,0 +1,312 @@
+"""What evaluate and score share: per-case metric rows, metrics.csv, summary.json, and the event bookkeeping.
+
+metrics.csv has one row per case and label: case, label, then METRIC_NAMES; infinite values are written `inf`.
+summary.json holds, per label and metric, mean, std (sample, ddof=1; 0 for one case), median, min, max over
+cases plus n and n_inf. Infinities
+are explicit: with any infinite value the mean (and max) is "inf" and std is null; the median, min and max are
+order statistics and stay meaningful. JSON writes infinity as the string "inf".
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from heartseg import events as ev
+from heartseg.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, BadInput
+from heartseg.metrics import METRIC_NAMES
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+_CHANNEL = re.compile(r"_\d{4}$")
+
+
+def case_name(path: str | Path) -> str:
+    """File name without .nii/.nii.gz and without a trailing `_0000`-style channel suffix."""
+    name = Path(path).name
+    for suffix in NIFTI_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return _CHANNEL.sub("", name)
+
+
+def is_nifti(path: str | Path) -> bool:
+    return Path(path).name.endswith(NIFTI_SUFFIXES) and not Path(path).name.startswith(".")
+
+
+def nifti_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_nifti(p))
+
+
+def rows_for_case(case: str, metrics: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]:
+    """Flatten case_metrics() output into metrics.csv rows."""
+    return [{"case": case, "label": label, **{m: float(vals[m]) for m in METRIC_NAMES}}
+            for label, vals in metrics.items()]
+
+
+def _stat(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """label -> metric -> {mean, std, median, min, max, n, n_inf}; see the module docstring for infinities."""
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for label in dict.fromkeys(str(r["label"]) for r in rows):
+        per_metric = {}
+        for metric in METRIC_NAMES:
+            vals = np.array([float(r[metric]) for r in rows if str(r["label"]) == label], dtype=np.float64)
+            if np.isnan(vals).any():
+                raise ValueError(f"{metric} of {label} has NaN values; metrics never produce NaN")
+            n_inf = int(np.isinf(vals).sum())
+            per_metric[metric] = {
+                "mean": float("inf") if n_inf else float(vals.mean()),
+                "std": None if n_inf else (float(vals.std(ddof=1)) if len(vals) > 1 else 0.0),
+                "median": _stat(float(np.median(vals))),
+                "min": float(vals.min()),
+                "max": float(vals.max()),
+                "n": float(len(vals)),
+                "n_inf": float(n_inf),
+            }
+        out[label] = per_metric
+    return out
+
+
+def file_mode() -> int:
+    """The mode open() would give a new file (mkstemp's is 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def metrics_csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["case", "label", *METRIC_NAMES])
+    for r in rows:
+        writer.writerow([r["case"], r["label"], *(repr(float(r[m])) for m in METRIC_NAMES)])
+    return buf.getvalue()
+
+
+def read_metrics_csv(path: Path) -> list[dict[str, Any]]:
+    """Rows of a metrics.csv with metric columns as floats (inf included)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return [{**r, **{m: float(r[m]) for m in METRIC_NAMES}} for r in csv.DictReader(f)]
+
+
+def write_results(out_dir: Path, rows: Sequence[Mapping[str, Any]], extra: Mapping[str, Any] | None = None
+                  ) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Write out_dir/metrics.csv and out_dir/summary.json (each atomically); returns the summary."""
+    summary = summarize(rows)
+    cases = len({r["case"] for r in rows})
+    doc = {"cases": cases, "labels": list(summary), "metrics": list(METRIC_NAMES), **(extra or {}),
+           "summary": summary}
+    _atomic_write_text(out_dir / "metrics.csv", metrics_csv_text(rows))
+    _atomic_write_text(out_dir / "summary.json",
+                       json.dumps(ev.jsonable(doc), indent=2, allow_nan=False) + "\n")
+    return summary
+
+
+def emit_case(events: ev.EventWriter, case: str, metrics: Mapping[str, Mapping[str, float]], index: int,
+              total: int) -> None:
+    for label, vals in metrics.items():
+        events.emit(ev.CaseMetrics(case=case, label=label, metrics={m: float(vals[m]) for m in METRIC_NAMES},
+                                   index=index, total=total))
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
+@contextmanager
+def command_events(events: ev.EventWriter, command: str) -> Iterator[dict[str, Any]]:
+    """Turn a command body into run_end events: completed, bad input (error events, exit 2) or interrupted.
+
+    SIGTERM (cluster preemption) stops like Ctrl-C. The body may put "reason" into the yielded dict.
+    Exceptions propagate so cli.py prints them and sets the exit code.
+    """
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    state: dict[str, Any] = {"reason": f"{command} done"}
+    try:
+        yield state
+    except BadInput as e:
+        for p in e.problems:
+            events.emit(ev.Error(message=p.message, file=p.file, hint=p.hint, kind="bad_input"))
+        events.emit(ev.RunEnd(status="failed", reason="bad input", exit_code=EXIT_BAD_INPUT))
+        raise
+    except KeyboardInterrupt as e:
+        events.emit(ev.RunEnd(status="interrupted", reason=str(e) or "SIGINT", exit_code=EXIT_INTERRUPTED))
+        raise
+    except Exception as e:
+        events.emit(ev.Error(message=f"{type(e).__name__}: {e}", kind="internal"))
+        events.emit(ev.RunEnd(status="failed", reason=type(e).__name__, exit_code=1))
+        raise
+    else:
+        events.emit(ev.RunEnd(status="completed", reason=state["reason"], exit_code=EXIT_OK))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        events.close()
+
+
+@dataclass
+class ModelSetup:
+    """A model ready for inference with everything needed to read its outputs."""
+
+    model: Any
+    cfg: Any
+    """heartseg.config.Config used for patch, spacing, normalisation and inference settings."""
+    checkpoint: Path
+    device: Any
+    in_channels: int
+    out_channels: int
+    class_values: list[int]
+    """Label value of each output class index (index 0 is background); for one output channel [0, value]."""
+    label_names: dict[int, str]
+    """Foreground label value -> name."""
+    spacing: list[float] | None
+    """Spacing (z, y, x) the model was trained at; None means each image's own."""
+    warnings: list[str] = dc_field(default_factory=list)
+
+
+def find_checkpoint(run: str | None, checkpoint: str | None) -> Path:
+    if checkpoint:
+        return Path(checkpoint)
+    ckpt_dir = Path(str(run)) / "checkpoints"
+    for name in ("best.pt", "last.pt"):
+        if (ckpt_dir / name).is_file():
+            return ckpt_dir / name
+    raise BadInput("run has no checkpoints/best.pt or checkpoints/last.pt", file=str(ckpt_dir),
+                   hint="train first, or give --checkpoint")
+
+
+def run_data_summary(run: str | None) -> dict[str, Any] | None:
+    """The last data_summary event of RUN/events.jsonl: the labels and spacing the run trained with."""
+    path = Path(str(run)) / "events.jsonl" if run else None
+    if path is None or not path.is_file():
+        return None
+    found = None
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if '"data_summary"' in line:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            found = rec if rec.get("type") == "data_summary" else found
+    return found
+
+
+def resolve_config(run: str | None, config: str | None, ckpt_config: dict | None, warnings: list[str]) -> Any:
+    """--config wins, then RUN/config.json, then the checkpoint's own config, then the defaults."""
+    from heartseg import config as cfgmod
+
+    candidates = [Path(config)] if config else []
+    if run and (Path(run) / "config.json").is_file():
+        candidates.append(Path(run) / "config.json")
+    if candidates:
+        try:
+            return cfgmod.load(candidates[0])
+        except ValueError as e:
+            raise BadInput(str(e), file=str(candidates[0])) from None
+    if ckpt_config:
+        try:
+            return cfgmod.from_dict(ckpt_config)
+        except ValueError as e:
+            warnings.append(f"the checkpoint's config is not usable ({e}); using the defaults")
+    return cfgmod.Config()
+
+
+def _class_values(out_channels: int, labels: Mapping[int, str] | None, file: str) -> tuple[list[int], dict[int, str]]:
+    if not labels:
+        values = [0, 1] if out_channels == 1 else list(range(out_channels))
+        return values, {v: f"label {v}" for v in values if v}
+    names = {int(k): str(v) for k, v in labels.items() if int(k) != 0}
+    values = [0, *sorted(names)]
+    if (out_channels == 1 and len(names) != 1) or (out_channels > 1 and len(values) != out_channels):
+        raise BadInput(f"the model has {out_channels} output channel(s) but the labels are {dict(labels)}",
+                       file=file, hint="one channel serves one foreground label; otherwise one per label incl. background")
+    return values, names
+
+
+def resolve_device(spec: str) -> Any:
+    import torch
+
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise BadInput(f"unknown device {spec!r}", hint="use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BadInput(f"device {spec} asked for, but torch sees no CUDA device", hint="use --device cpu")
+    return device
+
+
+def load_setup(run: str | None, checkpoint: str | None, config: str | None, device: str | None,
+               dataset_labels: Callable[[Any, list[float] | None], Mapping[int, str]] | None = None) -> ModelSetup:
+    """Checkpoint, config, device, labels and spacing for evaluate/predict; BadInput for anything unusable.
+
+    dataset_labels(cfg, spacing), when given, prepares the evaluation data and returns its labels; otherwise
+    the labels are those the run recorded (data_summary event or the checkpoint).
+    """
+    import torch
+
+    from heartseg.checkpoint import load_checkpoint, load_into
+    from heartseg.model import build_model
+
+    warnings: list[str] = []
+    path = find_checkpoint(run, checkpoint)
+    ckpt = load_checkpoint(path)
+    cfg = resolve_config(run, config, ckpt.config, warnings)
+    dev = resolve_device(device or cfg.train.device)
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    summary = run_data_summary(run) or {}
+    full = ckpt.full or {}
+    spacing = cfg.data.spacing or summary.get("spacing") or full.get("spacing")
+    if dataset_labels is not None:
+        labels = dataset_labels(cfg, [float(s) for s in spacing] if spacing else None)
+    else:
+        labels = summary.get("labels") or full.get("labels")
+        if spacing is None:
+            warnings.append("the spacing the model was trained at is unknown (config data.spacing is null and the "
+                            "run recorded none); predicting at each image's own spacing")
+    arch = ckpt.architecture
+    values, names = _class_values(int(arch["out_channels"]), labels, str(path))
+    model = build_model(**arch)
+    load_into(model, ckpt.state_dict, strict=True, file=str(path))
+    model.to(dev).eval()
+    return ModelSetup(model=model, cfg=cfg, checkpoint=path, device=dev, in_channels=int(arch["in_channels"]),
+                      out_channels=int(arch["out_channels"]), class_values=values, label_names=names,
+                      spacing=[float(s) for s in spacing] if spacing else None, warnings=warnings)

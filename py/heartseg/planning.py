@@ -1,0 +1,382 @@
+"""Automatic planning: a dataset's fingerprint and a device in, a partial config with one reason per choice out.
+
+The rules follow nnU-Net's reasoning, made general rather than fitted to one dataset: resample to the median
+spacing (keeping more out-of-plane resolution when the data are anisotropic); make the patch cover as much of the
+median case as the device allows, divisible by 2^depth; pool until the bottleneck is about 4 voxels across;
+bound GPU memory with the U-Net's activation count (heartseg.bench.cost) and CPU time with its FLOP count, and on
+a CPU buy time with a coarser spacing before a thinner network. Entry point: plan_for(root, device, budget).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from heartseg.bench import cost
+from heartseg.bench.machine import CPU_GFLOPS_PER_CORE, gpu_peak_tflops
+
+ANISOTROPY = 3.0
+"""Spacing ratio (coarsest / finest axis) above which a dataset is treated as anisotropic."""
+MIN_BOTTLENECK = 4
+"""Smallest bottleneck edge in voxels: pooling stops before a feature map gets smaller (nnU-Net uses 4)."""
+DEPTH_RANGE = (2, 5)
+MAX_WIDTH = 320
+"""Channel cap per level (nnU-Net's), so deep levels do not dominate memory."""
+MIN_ITERATIONS = 1000
+"""Steps a U-Net needs to converge on a small dataset (shared/NOTES.md: 1,000-1,600 for Dice ~0.87)."""
+MAX_ITERATIONS = 250_000
+"""nnU-Net's whole schedule (1000 epochs of 250 steps); more budget than that is not spent."""
+MIN_COVERAGE = 0.25
+"""Smallest share of the median case a CPU patch should cover before the planner coarsens the spacing."""
+TRAIN_SHARE = 0.8
+"""Share of the time budget for training steps; the rest pays validation, checkpoints and start-up."""
+VAL_SHARE = 0.15
+"""Most of the budget validation may take."""
+GPU_MFU = 0.25
+"""Expected share of a GPU's peak a 3D U-Net step reaches (for the time estimate only)."""
+SPACING_FACTORS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
+DEFAULT_BUDGET_MINUTES = {"cpu": 45.0, "cuda": 120.0}
+
+
+@dataclass
+class Fingerprint:
+    """What the planner needs to know about a dataset; all axes (z, y, x) after reorientation to RAS."""
+
+    spacings: list[list[float]]
+    shapes: list[list[int]]
+    modality: str = "MRI"
+    intensity: dict[str, float] = field(default_factory=dict)
+    """Foreground intensity percentiles p0.5, p50, p99.5 (sampled)."""
+    label_fractions: dict[int, float] = field(default_factory=dict)
+    """Median share of a case's voxels per label value."""
+    val_fraction: float = 0.2
+
+
+@dataclass
+class Device:
+    kind: str
+    """'cpu' or 'cuda'."""
+    name: str
+    cores: int
+    memory_gb: float
+    """Free GPU memory (measured) on CUDA, else the machine's RAM."""
+    flops: float
+    """Sustained FLOP/s a training step is expected to reach."""
+
+
+@dataclass
+class Plan:
+    config: dict[str, Any]
+    reasons: dict[str, str]
+    estimates: dict[str, float]
+
+
+def _median(values: list[float]) -> float:
+    s = sorted(values)
+    mid = len(s) // 2
+    return float(s[mid]) if len(s) % 2 else (s[mid - 1] + s[mid]) / 2.0
+
+
+def _percentile(values: list[float], q: float) -> float:
+    s = sorted(values)
+    pos = (len(s) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return float(s[lo] + (s[hi] - s[lo]) * (pos - lo))
+
+
+def target_spacing(fp: Fingerprint) -> tuple[list[float], str]:
+    """Median spacing; on anisotropic data the coarse axis takes its 10th percentile, as nnU-Net does."""
+    med = [_median([s[i] for s in fp.spacings]) for i in range(3)]
+    coarse = max(range(3), key=lambda i: med[i])
+    if med[coarse] / min(med) > ANISOTROPY:
+        out = list(med)
+        out[coarse] = max(_percentile([s[coarse] for s in fp.spacings], 10), min(med))
+        return out, (f"anisotropic (axis {'zyx'[coarse]} {med[coarse]:.3g} mm vs {min(med):.3g} mm): median in-plane, "
+                     f"10th percentile along {'zyx'[coarse]} keeps the finer cases' resolution")
+    return med, "median spacing of the dataset"
+
+
+def coarsen(spacing: list[float], factor: float) -> list[float]:
+    """Scale the fine axes by factor, never past the coarsest axis (an anisotropic axis stays as it is)."""
+    top = max(spacing)
+    aniso = top / min(spacing) > ANISOTROPY
+    return [s if aniso and s == top else (min(s * factor, top) if aniso else s * factor) for s in spacing]
+
+
+def median_shape(fp: Fingerprint, spacing: list[float]) -> list[float]:
+    return [_median([sh[i] * sp[i] / spacing[i] for sh, sp in zip(fp.shapes, fp.spacings)]) for i in range(3)]
+
+
+def depth_for(patch: list[int]) -> int:
+    lo, hi = DEPTH_RANGE
+    return max(lo, min(hi, int(math.floor(math.log2(max(min(patch), 1) / MIN_BOTTLENECK)))))
+
+
+def features_for(base: int, depth: int) -> list[int]:
+    return [min(base * 2**i, MAX_WIDTH) for i in range(depth)]
+
+
+def fit_patch(shape: list[float], fits) -> tuple[list[int], int] | None:
+    """Largest patch, from the median shape down, that `fits(patch, depth)`; the axis that is largest relative to
+    the median shape shrinks first, one 2^depth step at a time. None when even the smallest patch does not fit."""
+    smallest = 2 ** DEPTH_RANGE[0] * MIN_BOTTLENECK
+    patch = [max(int(math.ceil(s)), smallest) for s in shape]
+    for _ in range(3):  # round the median shape up to a multiple of 2^depth; rounding up may allow one more level
+        step = 2 ** depth_for(patch)
+        patch = [int(math.ceil(p / step)) * step for p in patch]
+    while True:
+        depth = depth_for(patch)
+        step = 2**depth
+        patch = [max(p // step * step, smallest) for p in patch]
+        if fits(patch, depth):
+            return patch, depth
+        order = sorted(range(3), key=lambda i: (patch[i] / shape[i], patch[i]), reverse=True)
+        shrinkable = [i for i in order if patch[i] - step >= smallest]
+        if not shrinkable:
+            return None
+        patch[shrinkable[0]] -= step
+
+
+def step_seconds(features: list[int], patch: list[int], batch: int, device: Device) -> float:
+    return cost.TRAIN_FLOPS_FACTOR * cost.forward_flops(features, patch, batch=batch) / device.flops
+
+
+def _windows(shape: list[float], patch: list[int]) -> int:
+    return math.prod(max(1, math.ceil((s - p) / (p / 2.0)) + 1) for s, p in zip(shape, patch))
+
+
+def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = None) -> Plan:
+    """The rules, on a fingerprint and a device description (pure: no files, no torch)."""
+    if not fp.spacings or len(fp.spacings) != len(fp.shapes):
+        raise ValueError("fingerprint needs one spacing and one shape per case")
+    budget = float(budget_minutes or DEFAULT_BUDGET_MINUTES[device.kind]) * 60.0
+    if budget <= 0:
+        raise ValueError(f"budget must be positive, got {budget_minutes} minutes")
+    base_spacing, spacing_reason = target_spacing(fp)
+    gpu = device.kind == "cuda"
+    amp = gpu
+    memory_limit = device.memory_gb * 1024**3 * (0.85 if gpu else 0.5)
+    per_step = budget * TRAIN_SHARE / MIN_ITERATIONS
+    batch = 2
+
+    def fits_with(base: int):
+        def fits(patch: list[int], depth: int) -> bool:
+            feats = features_for(base, depth)
+            if cost.training_memory_bytes(feats, patch, batch, amp=amp) > memory_limit:
+                return False
+            return gpu or step_seconds(feats, patch, batch, device) <= per_step
+        return fits
+
+    widths = (32, 16) if gpu else (16, 8)
+    chosen = None
+    for base in widths:  # a thinner network only when no spacing gives a patch covering enough of a case
+        for factor in SPACING_FACTORS:
+            spacing = coarsen(base_spacing, factor)
+            shape = median_shape(fp, spacing)
+            found = fit_patch(shape, fits_with(base))
+            if found is None:
+                continue
+            coverage = min(1.0, math.prod(p / s for p, s in zip(found[0], shape)))
+            if chosen is None or coverage > chosen[6] or coverage >= MIN_COVERAGE:
+                chosen = (base, factor, spacing, shape, found[0], found[1], coverage)
+            if coverage >= MIN_COVERAGE:
+                break
+        if chosen is not None and chosen[6] >= MIN_COVERAGE:
+            break
+    if chosen is None:
+        raise ValueError(f"no patch of at least 16 voxels per axis fits {device.memory_gb:.1f} GB on {device.name}")
+    base, factor, spacing, shape, patch, depth, coverage = chosen
+    feats = features_for(base, depth)
+    reasons: dict[str, str] = {}
+    if factor > 1:
+        spacing_reason += (f"; coarsened x{factor:g} so that a patch covering {MIN_COVERAGE:.0%} of a case fits "
+                           + (f"in {memory_limit / 1024**3:.0f} GB of GPU memory" if gpu else
+                              f"{MIN_ITERATIONS} steps into {budget / 60:.0f} min on {device.cores} CPU cores"))
+    reasons["data.spacing"] = spacing_reason
+    reasons["data.patch"] = (f"covers {coverage:.0%} of the median case ({' x '.join(f'{s:.0f}' for s in shape)} voxels), "
+                             f"divisible by 2^{depth}; " + ("largest that fits GPU memory" if gpu else
+                             f"largest whose step (~{step_seconds(feats, patch, batch, device):.1f} s) allows "
+                             f"{MIN_ITERATIONS} steps in the budget"))
+    if gpu and coverage >= 1.0:
+        total_voxels = sum(math.prod(sh) * math.prod(sp) for sh, sp in zip(fp.shapes, fp.spacings)) / math.prod(spacing)
+        by_data = int(0.05 * total_voxels / math.prod(patch))
+        fits_memory = batch
+        while cost.training_memory_bytes(feats, patch, fits_memory + 1, amp=amp) <= memory_limit and fits_memory < 16:
+            fits_memory += 1
+        batch = max(2, min(by_data, fits_memory))
+        reasons["data.batch"] = (f"{batch}: the patch holds a whole median case, so batch grows while memory allows "
+                                 "and a step sees at most 5 % of the dataset's voxels")
+    else:
+        reasons["data.batch"] = "2: BatchNorm needs more than one sample; a larger patch helps more than a larger batch"
+    est_step = step_seconds(feats, patch, batch, device)
+    memory = cost.training_memory_bytes(feats, patch, batch, amp=amp)
+    reasons["model.features"] = (f"{len(feats)} levels: pooling stops before the bottleneck is under "
+                                 f"{MIN_BOTTLENECK} voxels (patch min {min(patch)}); width {base}"
+                                 + (" (full width on a GPU)" if gpu else " (thinner nets on a CPU buy iterations)")
+                                 + f"; ~{memory / 1024**3:.1f} GB per step")
+    iterations = max(1, min(MAX_ITERATIONS, int(budget * TRAIN_SHARE / est_step)))
+    iters_per_epoch = 250 if gpu else max(25, int(round(iterations / 20.0 / 5.0)) * 5)
+    epochs = max(1, int(math.ceil(iterations / iters_per_epoch)))
+    val_cases = max(1, round(len(fp.shapes) * fp.val_fraction))
+    val_seconds = val_cases * _windows(shape, patch) * cost.forward_flops(feats, patch) / device.flops
+    val_every = max(1, int(math.ceil(val_seconds * epochs / (VAL_SHARE * budget))))
+    reasons["train.epochs"] = (f"{epochs} x {iters_per_epoch} = {epochs * iters_per_epoch} steps of ~{est_step:.2g} s: "
+                               f"{TRAIN_SHARE:.0%} of a {budget / 60:.0f}-min budget"
+                               + ("" if iterations >= MIN_ITERATIONS else f" (under the {MIN_ITERATIONS} steps a U-Net "
+                                  "usually needs; give a larger --budget-minutes)"))
+    reasons["train.val_every"] = (f"validation (~{val_seconds:.2g} s each, {val_cases} cases) every {val_every} "
+                                  f"epoch(s) keeps it under {VAL_SHARE:.0%} of the budget")
+    reasons["train.device"] = f"{device.kind}: {device.name}"
+    reasons["train.amp"] = "mixed precision on CUDA halves activation memory" if gpu else "CPU trains in fp32"
+    normalization = "percentile" if "CT" in fp.modality.upper().split() else "zscore"
+    reasons["data.normalization"] = ("CT intensities are physical (HU): clip to the 0.5-99.5 percentiles, then z-score"
+                                     if normalization == "percentile" else
+                                     f"{fp.modality}: arbitrary intensity scale per scan, so z-score each case")
+    fg = [v for k, v in fp.label_fractions.items() if k != 0]
+    share = 0.5 if fg and min(fg) < 0.01 else 0.33
+    reasons["data.foreground_share"] = (f"{share}: " + (f"the smallest label fills {min(fg):.2%} of a case, so half "
+                                        "the patches are centred on foreground" if share == 0.5 else
+                                        "labels are not rare; a third of patches centred on foreground (nnU-Net)"))
+    config = {
+        "data": {"spacing": [round(s, 4) for s in spacing], "patch": patch, "batch": batch,
+                 "normalization": normalization, "foreground_share": share},
+        "model": {"features": feats},
+        "train": {"epochs": epochs, "iters_per_epoch": iters_per_epoch, "val_every": val_every,
+                  "device": device.kind, "amp": amp},
+    }
+    estimates = {"step_seconds": round(est_step, 3), "memory_gb": round(memory / 1024**3, 2),
+                 "train_minutes": round(epochs * iters_per_epoch * est_step / 60.0, 1),
+                 "validation_seconds": round(val_seconds, 1), "coverage": round(coverage, 3),
+                 "forward_gflop_per_patch": round(cost.forward_flops(feats, patch) / 1e9, 2),
+                 "parameters": cost.parameters(feats)}
+    return Plan(config, reasons, estimates)
+
+
+# ---- reading a dataset and a device -------------------------------------------------------------------------
+
+LIGHT_READ_CASES = 8
+"""Cases decoded for intensities and label sizes when the cache has none (evenly spread over the dataset)."""
+
+
+def _cached_metas(cases, cache_dir: str | None) -> dict[str, Any]:
+    """CaseMeta of each case whose cache entry matches its files' content (any spacing), keyed by case name."""
+    from heartseg.data import cache
+    from heartseg.data.io import file_hash
+
+    cases_dir = cache.cache_root(cache_dir) / "cases"
+    if not cases_dir.is_dir():
+        return {}
+    found = {}
+    for case in cases:
+        prefix = cache.entry_name(case.name, "")
+        for entry in sorted(cases_dir.glob(prefix + "*")):
+            meta = cache.read_meta(entry)
+            if meta is None or len(entry.name) - len(prefix) != 20:
+                continue
+            paths = [*case.images, *([case.label] if case.label else [])]
+            try:
+                if all(meta.digests.get(str(p)) == file_hash(p) for p in paths):
+                    found[case.name] = meta
+                    break
+            except OSError:
+                break
+    return found
+
+
+def read_fingerprint(root, cache_dir: str | None = None, val_fraction: float = 0.2) -> Fingerprint:
+    """Spacings and shapes from every header; label sizes from the cache's metadata when all cases are cached,
+    else from a light read of a few cases, which also gives the foreground intensity percentiles."""
+    import numpy as np
+
+    from heartseg.data import load_dataset
+    from heartseg.data.io import read_header, read_volume
+    from heartseg.data.preprocess import oriented_spacing
+    from heartseg.errors import BadInput, Problem
+
+    dataset = load_dataset(root, require_labels=False)
+    cases = sorted(dataset.cases, key=lambda c: c.name)
+    spacings, shapes, problems = [], [], []
+    for case in cases:
+        header, problem = read_header(case.images[0])
+        if problem:
+            problems.append(problem)
+            continue
+        shape, affine = header
+        ornt = nib_orientation(affine)
+        oriented = [0, 0, 0]
+        for stored_axis, (ras_axis, _) in enumerate(ornt):
+            oriented[int(ras_axis)] = int(shape[stored_axis])
+        spacings.append(oriented_spacing(affine))
+        shapes.append(oriented[::-1])
+    if problems:
+        raise BadInput(problems)
+    if not cases:
+        raise BadInput(Problem("no cases found", str(root)))
+    metas = _cached_metas(cases, cache_dir)
+    fractions: dict[int, list[float]] = {}
+    if metas and len(metas) == len(cases):
+        for meta in metas.values():
+            total = float(np.prod(meta.oriented_shape))
+            for value, vol in meta.label_volumes.items():
+                fractions.setdefault(int(value), []).append(vol["voxels"] / total)
+    picks = [cases[i] for i in sorted({round(k * (len(cases) - 1) / max(LIGHT_READ_CASES - 1, 1))
+                                       for k in range(min(LIGHT_READ_CASES, len(cases)))})]
+    samples = []
+    for case in picks:
+        image, problem = read_volume(case.images[0])
+        if problem:
+            raise BadInput(problem)
+        data = np.asarray(image.data, dtype=np.float32)
+        mask = None
+        if case.label is not None:
+            label, problem = read_volume(case.label)
+            if problem:
+                raise BadInput(problem)
+            values = np.rint(np.asarray(label.data)).astype(np.int64)
+            mask = values > 0
+            if not metas or len(metas) != len(cases):
+                counts = np.bincount(values.ravel().clip(0, 255))
+                for value in range(1, len(counts)):
+                    if value in dataset.labels or counts[value]:
+                        fractions.setdefault(value, []).append(counts[value] / values.size)
+        fg = data[mask] if mask is not None and mask.any() else data.ravel()
+        samples.append(fg[:: max(1, fg.size // 100_000)])
+    pooled = np.concatenate(samples) if samples else np.zeros(1, dtype=np.float32)
+    intensity = {f"p{q:g}": round(float(np.percentile(pooled, q)), 4) for q in (0.5, 50, 99.5)}
+    modality = " ".join(dataset.modality.values()) or "MRI"
+    return Fingerprint(spacings, shapes, modality, intensity,
+                       {k: _median(v) for k, v in sorted(fractions.items())}, val_fraction)
+
+
+def nib_orientation(affine):
+    from nibabel import orientations
+
+    return orientations.io_orientation(affine)
+
+
+def detect_device(requested: str = "auto") -> Device:
+    """The device a plan is made for: CUDA memory measured with mem_get_info, else CPU cores and RAM."""
+    from heartseg.bench import machine
+    from heartseg.errors import BadInput
+
+    if requested not in ("auto", "cpu", "cuda"):
+        raise BadInput(f"--device: got {requested!r}, expected auto, cpu or cuda")
+    import torch
+
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise BadInput("--device cuda: torch sees no CUDA device", hint=f"torch {torch.__version__}; use --device cpu")
+    if requested != "cpu" and torch.cuda.is_available():
+        free, _ = torch.cuda.mem_get_info(0)
+        name = torch.cuda.get_device_name(0)
+        peak = machine.gpu_peak_tflops(name) or 100.0
+        return Device("cuda", name, machine.cpu_cores(), free / 1024**3, peak * 1e12 * GPU_MFU)
+    cores = machine.cpu_cores()
+    return Device("cpu", machine.cpu_model(), cores, machine.ram_gb() or 4.0, cores * CPU_GFLOPS_PER_CORE * 1e9)
+
+
+def plan_for(root, device: str = "auto", budget_minutes: float | None = None,
+             cache_dir: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """What `train` calls when given no preset or config: (partial config, reason per dotted key)."""
+    plan = make_plan(read_fingerprint(root, cache_dir), detect_device(device), budget_minutes)
+    return plan.config, plan.reasons

@@ -1,0 +1,1 @@
+"""Training: the loop (loop.py), optimisers and schedules, TensorBoard, signals, run folders, distributed."""

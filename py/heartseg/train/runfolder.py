@@ -1,0 +1,123 @@
+"""The run folder: created only after inputs are checked, guarded by a lock file, with the complete config.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from heartseg.errors import BadInput
+
+LOCK_NAME = ".lock"
+LAST = "checkpoints/last.pt"
+BEST = "checkpoints/best.pt"
+
+
+def check_run_dir(run_dir: Path, resume: bool) -> None:
+    """Refuse a new run over an existing folder, or a resume without one (BadInput, nothing created)."""
+    if resume:
+        if not run_dir.is_dir():
+            raise BadInput("cannot resume: run folder does not exist", file=str(run_dir))
+        if not (run_dir / LAST).is_file():
+            raise BadInput(f"cannot resume: no {LAST} in the run folder", file=str(run_dir),
+                           hint="the run never finished an epoch; start it again under a new name")
+    elif run_dir.exists():
+        raise BadInput("run folder already exists", file=str(run_dir),
+                       hint="pass --resume to continue it, or choose another --run")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+class RunLock:
+    """An O_EXCL lock file holding 'pid host'; a lock left by a dead process on this host is taken over."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK_NAME
+        self.held = False
+
+    def _owner(self) -> tuple[int | None, str]:
+        try:
+            parts = self.path.read_text(encoding="utf-8").split()
+        except OSError:
+            return None, ""
+        pid = int(parts[0]) if parts and parts[0].isdigit() else None
+        return pid, parts[1] if len(parts) > 1 else ""
+
+    def acquire(self) -> "RunLock":
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                pid, host = self._owner()
+                same_host = host in ("", socket.gethostname())
+                if pid is not None and same_host and not _pid_alive(pid):
+                    try:
+                        self.path.unlink()  # stale: its process is gone
+                    except FileNotFoundError:
+                        pass
+                    continue
+                who = f"process {pid} on {host or 'this host'}" if pid else "another process"
+                raise BadInput(f"run folder is in use by {who}", file=str(self.path.parent),
+                               hint=f"wait for it to finish, or delete {self.path} if that process is gone") from None
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(f"{os.getpid()} {socket.gethostname()}\n")
+            self.held = True
+            return self
+        raise BadInput("could not take the run folder's lock", file=str(self.path))
+
+    def release(self) -> None:
+        if self.held and self._owner()[0] == os.getpid():
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+        self.held = False
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def create_run_dir(run_dir: Path, resume: bool) -> RunLock:
+    """Make the folder (atomically for new runs, so two runs with one name cannot both start) and lock it."""
+    if resume:
+        lock = RunLock(run_dir).acquire()
+    else:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            raise BadInput("run folder already exists", file=str(run_dir),
+                           hint="pass --resume to continue it, or choose another --run") from None
+        lock = RunLock(run_dir).acquire()
+    for sub in ("checkpoints", "tensorboard"):
+        (run_dir / sub).mkdir(exist_ok=True)
+    return lock
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_config(run_dir: Path, config: dict[str, Any]) -> Path:
+    path = run_dir / "config.json"
+    write_json_atomic(path, config)
+    return path

@@ -1,0 +1,136 @@
+// heartseg info FILE... [--json]: a header summary per NIfTI file; bad files give their typed error, exit 2 at the end.
+import path from 'node:path';
+import {parseArgs} from 'node:util';
+import {isNiftiError, readNifti, type NiftiHeader} from '../core/nifti/index.js';
+import {intensityStats, type IntensityStats} from '../core/analyze/stats.js';
+import {formatNumber} from '../core/render/table.js';
+import {colourEnabled} from '../core/render/terminal.js';
+import type {CommandSpec} from './common.js';
+
+export interface CommandStreams {
+  stdout: {write(text: string): unknown};
+  stderr: {write(text: string): unknown};
+  isTTY: boolean;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** terminal width; default 100 */
+  columns?: number;
+}
+
+export const INFO_HELP = `Usage: heartseg info FILE... [--json]
+
+Header summary of NIfTI files (.nii, .nii.gz, .hdr/.img): shape, voxel size, datatype, scaling, orientation,
+affine (chosen as NiBabel does: sform, else qform, else from pixdims) and the value range of the first volume.
+A file that cannot be read gets one line naming the problem; the others are still shown; exit 2 if any failed.
+
+Options:
+  --json       one JSON object: {"files": [{file, ok, header, range} | {file, ok: false, error: {code, message}}]}
+  --no-color   no colours (also when NO_COLOR is set or stdout is not a terminal)
+  -h, --help   this help
+
+Examples:
+  heartseg info data/imagesTr/case_000.nii.gz
+  heartseg info data/labelsTr/*.nii.gz --json
+`;
+
+/** The CLI's global flags, accepted and ignored here; a local copy keeps the engine modules out of start-up. */
+export const TOLERATED_GLOBALS = {
+  'runs-dir': {type: 'string'},
+  name: {type: 'string'},
+  python: {type: 'string'},
+  ci: {type: 'boolean'},
+  json: {type: 'boolean'},
+  help: {type: 'boolean', short: 'h'},
+} as const;
+
+export const EXIT_OK = 0;
+export const EXIT_BAD_INPUT = 2;
+
+export type InfoEntry =
+  | {file: string; ok: true; header: NiftiHeader; range: IntensityStats}
+  | {file: string; ok: false; error: {code: string; message: string}};
+
+export async function infoFor(file: string, cwd: string): Promise<InfoEntry> {
+  try {
+    const vol = await readNifti(path.resolve(cwd, file));
+    return {file, ok: true, header: vol.header, range: intensityStats(vol.data)};
+  } catch (e) {
+    if (isNiftiError(e)) return {file, ok: false, error: {code: e.code, message: e.detail}};
+    return {file, ok: false, error: {code: 'io', message: (e as Error).message}};
+  }
+}
+
+function affineSource(h: NiftiHeader): string {
+  if (h.sformCode > 0) return `sform (code ${h.sformCode})`;
+  if (h.qformCode > 0) return `qform (code ${h.qformCode})`;
+  return 'pixdims (no qform or sform)';
+}
+
+export function infoLines(e: Extract<InfoEntry, {ok: true}>, bold: (s: string) => string): string[] {
+  const h = e.header;
+  const n = (v: number) => formatNumber(v, 6);
+  const affine = h.affine.map((row) => row.map((v) => n(Math.abs(v) < 1e-9 ? 0 : v))); // float32 noise is not information
+  const w = Math.max(...affine.flat().map((s) => s.length));
+  const rows = affine.map((row) => `[ ${row.map((s) => s.padStart(w)).join('  ')} ]`);
+  const field = (name: string, value: string) => `  ${name.padEnd(13)}${value}`;
+  const r = e.range;
+  return [
+    bold(e.file),
+    field('format', `NIfTI-${h.version}${h.isPair ? ' pair (.hdr/.img)' : ''}, ${h.littleEndian ? 'little' : 'big'}-endian`),
+    field('shape', h.shape.join(' x ')),
+    field('voxel size', h.voxelSize.map(n).join(' x ')),
+    field('datatype', `${h.datatype} (code ${h.datatypeCode})`),
+    field('scaling', h.scaled ? `value * ${n(h.sclSlope)} + ${n(h.sclInter)}` : 'none'),
+    field('orientation', `${h.orientation}  (affine from ${affineSource(h)}; qform ${h.qformCode}, sform ${h.sformCode})`),
+    field('affine', rows[0]),
+    ...rows.slice(1).map((row) => field('', row)),
+    field('value range', `${n(r.min)} .. ${n(r.max)}, mean ${n(r.mean)}${h.shape.length > 3 ? ' (first volume)' : ''}${r.nonFinite ? `, ${r.nonFinite} NaN/inf` : ''}`),
+    ...(h.description ? [field('description', h.description)] : []),
+  ];
+}
+
+export async function runInfo(argv: string[], io: CommandStreams): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({args: argv, options: {...TOLERATED_GLOBALS, 'no-color': {type: 'boolean'}}, allowPositionals: true, strict: true});
+  } catch (e) {
+    io.stderr.write(`heartseg info: ${(e as Error).message.split('\n')[0]}\n`);
+    return EXIT_BAD_INPUT;
+  }
+  const v = parsed.values as Record<string, unknown>;
+  if (v.help) {
+    io.stdout.write(INFO_HELP);
+    return EXIT_OK;
+  }
+  if (parsed.positionals.length === 0) {
+    io.stderr.write('heartseg info: missing FILE (usage: heartseg info FILE... [--json])\n');
+    return EXIT_BAD_INPUT;
+  }
+  const cwd = io.cwd ?? process.cwd();
+  const json = v.json === true;
+  const colour = !json && colourEnabled({isTTY: io.isTTY, noColorFlag: v['no-color'] === true || v.ci === true, env: io.env});
+  const bold = (s: string) => (colour ? `\x1b[1m${s}\x1b[22m` : s);
+  const entries: InfoEntry[] = [];
+  // One file at a time: each is read in full, and the order of the output follows the arguments.
+  for (const file of parsed.positionals) {
+    const e = await infoFor(file, cwd);
+    entries.push(e);
+    if (!e.ok) io.stderr.write(`heartseg: ${file}: ${e.error.message} [${e.error.code}]\n`);
+    else if (!json) io.stdout.write(infoLines(e, bold).join('\n') + '\n\n');
+  }
+  if (json) io.stdout.write(JSON.stringify({files: entries}, jsonNumbers, 2) + '\n');
+  return entries.every((e) => e.ok) ? EXIT_OK : EXIT_BAD_INPUT;
+}
+
+/** JSON has no NaN or infinity: write them as null and "inf"/"-inf" like the engine. */
+export function jsonNumbers(_key: string, value: unknown): unknown {
+  if (typeof value === 'number' && !Number.isFinite(value)) return Number.isNaN(value) ? null : value > 0 ? 'inf' : '-inf';
+  return value;
+}
+
+export const infoCommand: CommandSpec = {
+  name: 'info',
+  summary: 'header summary of NIfTI files',
+  help: INFO_HELP,
+  run: (argv, ctx) => runInfo(argv, {stdout: ctx.stdout, stderr: ctx.stderr, isTTY: Boolean(ctx.stdout.isTTY), env: ctx.env, cwd: ctx.cwd}),
+};

@@ -1,0 +1,31 @@
+// heartseg score PRED REF: metrics of existing label maps against references, no model needed.
+import path from 'node:path';
+import {defaultRunName} from '../core/paths.js';
+import {type CommandSpec, type Context, existingPath, expectPositionals, helpText, parseCommand, runEngine, str} from './common.js';
+
+const USAGE = 'heartseg score PRED REF [--out DIR] [--labels FILE|JSON]';
+
+export const help = helpText({
+  usage: [USAGE],
+  about: 'Score predicted label maps against reference label maps (two files, or two folders matched by case name):\n'
+    + 'Dice, IoU, precision, recall, HD95, ASSD and volume differences per case and label, into DIR/metrics.csv\n'
+    + 'and DIR/summary.json.',
+  options: [
+    '  --out DIR           output folder (default RUNS_DIR/score-<YYYYMMDD-HHMMSS>)',
+    '  --labels X          dataset.json or a JSON object such as {"1": "left atrium"} naming the labels',
+  ],
+  examples: ['heartseg score predictions/ ../data/Task02_Heart/labelsTr --out scores/'],
+});
+
+async function run(argv: string[], ctx: Context): Promise<number> {
+  const p = parseCommand(argv, {out: {type: 'string'}, labels: {type: 'string'}}, ctx);
+  if (p.help) return ctx.stdout.write(help), 0;
+  expectPositionals(p, 2, 2, USAGE);
+  const pred = existingPath(ctx, 'PRED', p.positionals[0]);
+  const ref = existingPath(ctx, 'REF', p.positionals[1]);
+  const out = str(p, 'out') ? path.resolve(ctx.cwd, str(p, 'out')!) : path.join(p.globals.runsDir, p.globals.name ?? defaultRunName('score'));
+  const args = [pred, ref, '--out', out, ...(str(p, 'labels') ? ['--labels', str(p, 'labels')!] : [])];
+  return runEngine(ctx, p, {command: 'score', args, hint: r => (r.exitCode === 0 ? `metrics: ${out}` : undefined)});
+}
+
+export const score: CommandSpec = {name: 'score', summary: 'score label maps against references', help, run};

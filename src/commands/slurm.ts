@@ -1,0 +1,80 @@
+// heartseg slurm train DATA [...]: print (or write) a ready sbatch script for multi-node, multi-GPU training.
+import {existsSync, mkdirSync, writeFileSync} from 'node:fs';
+import path from 'node:path';
+import {ConfigError} from '../core/config.js';
+import {buildConfig, configFlagHelp, configFlagOptions} from '../core/config-flags.js';
+import {defaultRunName, pyRoot} from '../core/paths.js';
+import {slurmScript, TIME_PATTERN} from '../core/slurm.js';
+import {type CommandSpec, type Context, existingPath, helpText, parseCommand, python, str, UsageError} from './common.js';
+
+const USAGE = 'heartseg slurm train DATA [--nodes N] [--gpus-per-node G] [--time T] [--partition P] [--account A] [options]';
+
+export const help = helpText({
+  usage: [USAGE],
+  about: 'Print an sbatch script that trains on N nodes x G GPUs with `srun torchrun` (c10d rendezvous). Five minutes\n'
+    + 'before the time limit the job tells the engine to checkpoint (SIGTERM) and requeues itself; whenever the run\n'
+    + 'already has checkpoints/last.pt (requeue, preemption, resubmission) it continues with --resume.\n'
+    + 'Follow it from a login node with `heartseg watch RUN`. The runs folder is created for the job log.',
+  options: [
+    '  --nodes N           nodes (default 1)',
+    '  --gpus-per-node G   GPUs per node = processes per node (default 1)',
+    '  --time T            time limit, HH:MM:SS or D-HH:MM:SS (default 24:00:00)',
+    '  --partition P       partition (default: the cluster\'s)',
+    '  --account A         account to charge (default: yours)',
+    '  --cpus-per-task C   CPUs per node (default 8 per GPU)',
+    '  --mem M             memory per node, e.g. 64G (default: the cluster\'s)',
+    '  --signal-before S   seconds before the limit to checkpoint and requeue (default 300)',
+    '  --out FILE          write the script to FILE instead of printing it',
+    ...configFlagHelp(),
+  ],
+  examples: [
+    'heartseg slurm train /data/Task02_Heart --nodes 2 --gpus-per-node 4 --time 12:00:00 --partition gpu > job.sh && sbatch job.sh',
+  ],
+});
+
+function positiveInt(flag: string, text: string | undefined, def: number): number {
+  if (text === undefined) return def;
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new UsageError(`--${flag} ${text}: expected a whole number >= 1`);
+  return Number(text);
+}
+
+async function run(argv: string[], ctx: Context): Promise<number> {
+  const p = parseCommand(argv, {...configFlagOptions(), nodes: {type: 'string'}, 'gpus-per-node': {type: 'string'},
+    time: {type: 'string'}, partition: {type: 'string'}, account: {type: 'string'}, 'cpus-per-task': {type: 'string'},
+    mem: {type: 'string'}, 'signal-before': {type: 'string'}, out: {type: 'string'}}, ctx);
+  if (p.help) return ctx.stdout.write(help), 0;
+  if (p.positionals[0] !== 'train') throw new UsageError(`expected \`slurm train DATA\` (usage: ${USAGE})`);
+  if (p.positionals.length !== 2) throw new UsageError(`expected one DATA folder (usage: ${USAGE})`);
+  const data = existingPath(ctx, 'DATA', p.positionals[1], 'dir');
+  const nodes = positiveInt('nodes', str(p, 'nodes'), 1);
+  const gpus = positiveInt('gpus-per-node', str(p, 'gpus-per-node'), 1);
+  const time = str(p, 'time') ?? '24:00:00';
+  if (!TIME_PATTERN.test(time)) throw new UsageError(`--time ${time}: expected HH:MM:SS, D-HH:MM:SS or minutes`);
+  const name = p.globals.name ?? defaultRunName(data);
+  if (!/^[\w.-]+$/.test(name)) throw new UsageError(`--name ${name}: use letters, digits, '.', '-' and '_' only`);
+  const runDir = path.join(p.globals.runsDir, name);
+  if (existsSync(runDir) && !existsSync(path.join(runDir, 'checkpoints', 'last.pt'))) {
+    throw new UsageError(`run folder ${runDir} exists without checkpoints/last.pt; choose another --name`);
+  }
+  let config;
+  try {
+    config = buildConfig({preset: str(p, 'preset'), configFile: str(p, 'config') && existingPath(ctx, '--config', str(p, 'config'), 'file'),
+      flags: p.values as Record<string, string | boolean | undefined>, set: {'data.root': data, name}});
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.problems.join('; '));
+    throw e;
+  }
+  const py = await python(ctx, p);
+  mkdirSync(p.globals.runsDir, {recursive: true});
+  const script = slurmScript({python: py.path, pyRoot: pyRoot(), runDir, config: config as unknown as Record<string, unknown>,
+    jobName: `heartseg-${name}`.slice(0, 64), nodes, gpusPerNode: gpus, time, partition: str(p, 'partition'),
+    account: str(p, 'account'), mem: str(p, 'mem'), cpusPerTask: positiveInt('cpus-per-task', str(p, 'cpus-per-task'), 8 * gpus),
+    signalSeconds: positiveInt('signal-before', str(p, 'signal-before'), 300), outputDir: p.globals.runsDir});
+  const out = str(p, 'out');
+  if (!out) return ctx.stdout.write(script), 0;
+  writeFileSync(path.resolve(ctx.cwd, out), script, {mode: 0o755});
+  ctx.stdout.write(`wrote ${out}; submit with: sbatch ${out}\nthen follow it with: heartseg watch ${runDir}\n`);
+  return 0;
+}
+
+export const slurm: CommandSpec = {name: 'slurm', summary: 'write an sbatch script for cluster training', help, run};

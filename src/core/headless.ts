@@ -1,0 +1,195 @@
+// Plain progress lines for terminals without the UI, CI logs and cluster jobs; --json prints one object at the end.
+import type {EngineResult} from './engine.js';
+import {type EngineEvent, type EventOf, metricNumber} from './events.js';
+
+export interface Out {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+export interface ReporterOptions {
+  command: string;
+  /** Lines go here (stderr when --json so stdout holds only the JSON). */
+  out: Out;
+  /** Where the final JSON object goes; set only with --json. */
+  json?: Out;
+  color?: boolean;
+  now?: () => number;
+  /** Say how long it took in the summary (not for `watch`, which did not run it). */
+  showDuration?: boolean;
+}
+
+export function fmtDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '-';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+const fmt = (v: number | null | undefined, digits = 4) => (v === null || v === undefined ? '-' : v.toFixed(digits));
+const fmtLr = (v: number) => v.toExponential(2);
+const fmtMetric = (v: number) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(3)) : String(v));
+const METRIC_ORDER = ['dice', 'iou', 'hd95', 'assd', 'precision', 'recall', 'abs_vol_diff_ml', 'rel_vol_diff'];
+
+function metricText(metrics: Record<string, unknown>, pick: (v: unknown) => number): string {
+  const keys = Object.keys(metrics).sort((a, b) => (METRIC_ORDER.indexOf(a) + 99) % 99 - (METRIC_ORDER.indexOf(b) + 99) % 99);
+  return keys.map(k => `${k} ${fmtMetric(pick(metrics[k]))}`).join('  ');
+}
+
+export function epochLine(e: EventOf<'epoch_end'>): string {
+  const width = String(e.epochs).length;
+  const parts = [`epoch ${String(e.epoch).padStart(width)}/${e.epochs}`, `loss ${fmt(e.train_loss)}`];
+  if (e.val_loss !== null && e.val_loss !== undefined) parts.push(`val ${fmt(e.val_loss)}`);
+  if (e.val_dice !== null && e.val_dice !== undefined) {
+    parts.push(`dice ${fmt(e.val_dice)}${e.is_best ? ' *' : ''}`);
+  }
+  if (e.best_dice !== null && e.best_dice !== undefined) parts.push(`best ${fmt(e.best_dice)}`);
+  parts.push(`lr ${fmtLr(e.lr)}`, `${e.seconds.toFixed(1)}s`, `eta ${fmtDuration(e.eta_seconds)}`);
+  return parts.join('  ');
+}
+
+/** One line per event worth a line; null for events that are shown only in the final summary or not at all. */
+export function eventLine(e: EngineEvent): string | null {
+  switch (e.type) {
+    case 'run_start': {
+      const bits = [e.torch ? `torch ${e.torch}` : null, e.device, e.world_size && e.world_size > 1 ? `${e.world_size} processes` : null];
+      const resumed = e.resumed_from_epoch ? `, resuming after epoch ${e.resumed_from_epoch}` : '';
+      return `${e.command}${e.run_dir ? ` ${e.run_dir}` : ''} (${bits.filter(Boolean).join(', ')})${resumed}`;
+    }
+    case 'data_summary': {
+      const labels = Object.entries(e.labels).filter(([k]) => k !== '0').map(([k, v]) => `${k}=${v}`).join(', ');
+      const cache = e.cache_misses || e.cache_hits ? `, cache ${e.cache_hits ?? 0} reused ${e.cache_misses ?? 0} new` : '';
+      return `data: ${e.cases} cases (${e.train_cases} train, ${e.val_cases} val), labels ${labels || '-'}, `
+        + `spacing ${e.spacing.join('x')} mm, patch ${e.patch.join('x')}${cache}`;
+    }
+    case 'epoch_end':
+      return epochLine(e);
+    case 'case_metrics': {
+      const pos = e.index !== null && e.index !== undefined && e.total ? ` (${e.index}/${e.total})` : '';
+      return `case ${e.case}${pos} ${e.label}: ${metricText(e.metrics, v => metricNumber(v as never))}`;
+    }
+    case 'eval_summary': {
+      const lines = [`evaluated ${e.cases} cases -> ${e.out_dir}`];
+      for (const [label, metrics] of Object.entries(e.summary)) {
+        const parts = Object.entries(metrics).sort(([a], [b]) => (METRIC_ORDER.indexOf(a) + 99) % 99 - (METRIC_ORDER.indexOf(b) + 99) % 99)
+          .map(([m, st]) => `${m} ${fmtMetric(metricNumber(st.mean ?? null))} ± ${fmtMetric(metricNumber(st.std ?? null))}`);
+        lines.push(`  ${label}: ${parts.join('  ')}`);
+      }
+      return lines.join('\n');
+    }
+    case 'warning':
+      return `warning: ${e.file ? `${e.file}: ` : ''}${e.message}${e.hint ? ` (${e.hint})` : ''}`;
+    case 'error':
+      return `error: ${e.file ? `${e.file}: ` : ''}${e.message}${e.hint ? ` (${e.hint})` : ''}`;
+    default:
+      return null;
+  }
+}
+
+export class HeadlessReporter {
+  private readonly started: number;
+  private readonly epochs: EventOf<'epoch_end'>[] = [];
+  private readonly cases: EventOf<'case_metrics'>[] = [];
+  private readonly warnings: string[] = [];
+  private readonly errors: string[] = [];
+  private evalSummary?: EventOf<'eval_summary'>;
+  private runDir?: string;
+  private lastProgress = new Map<string, number>();
+
+  constructor(private readonly opts: ReporterOptions) {
+    this.started = (opts.now ?? Date.now)();
+  }
+
+  line(text: string, tone?: 'warn' | 'error' | 'good'): void {
+    const codes = {warn: '33', error: '31', good: '32'};
+    const colored = this.opts.color && tone ? `\u001b[${codes[tone]}m${text}\u001b[0m` : text;
+    this.opts.out.write(colored + '\n');
+  }
+
+  onEvent(e: EngineEvent): void {
+    if (e.type === 'run_start' && e.run_dir) this.runDir = e.run_dir;
+    if (e.type === 'epoch_end') this.epochs.push(e);
+    if (e.type === 'case_metrics') this.cases.push(e);
+    if (e.type === 'eval_summary') this.evalSummary = e;
+    if (e.type === 'warning') this.warnings.push(eventLine(e)!.replace(/^warning: /, ''));
+    if (e.type === 'error') this.errors.push(eventLine(e)!.replace(/^error: /, ''));
+    if (e.type === 'progress') return this.onProgress(e);
+    // Bad-input errors end up in the one-line reason of the summary; printing them twice would be noise.
+    const text = e.type === 'error' && e.kind === 'bad_input' ? null : eventLine(e);
+    if (text !== null) this.line(text, e.type === 'warning' ? 'warn' : e.type === 'error' ? 'error' : undefined);
+  }
+
+  /** Progress is throttled to one line per stage every 5 s, plus the last. */
+  private onProgress(e: EventOf<'progress'>): void {
+    const now = (this.opts.now ?? Date.now)();
+    const last = this.lastProgress.get(e.stage);
+    if (e.done < e.total && last !== undefined && now - last < 5000) return;
+    this.lastProgress.set(e.stage, now);
+    this.line(`${e.stage} ${e.done}/${e.total}${e.item ? ` ${e.item}` : ''}`);
+  }
+
+  onInvalid(info: {line: string; error: string}): void {
+    this.warnings.push(`engine wrote an invalid event (${info.error})`);
+    this.line(`warning: engine wrote an invalid event (${info.error}): ${info.line.slice(0, 120)}`, 'warn');
+  }
+
+  /** The final summary line(s), or the JSON object with --json. Returns the exit code to use. */
+  finish(result: EngineResult, extra: {runDir?: string; hint?: string; data?: Record<string, unknown>} = {}): number {
+    const seconds = ((this.opts.now ?? Date.now)() - this.started) / 1000;
+    const runDir = extra.runDir ?? this.runDir;
+    const best = this.bestEpoch();
+    const reason = result.spawnError ?? firstEngineMessage(result);
+    if (this.opts.json) {
+      const object = {
+        command: this.opts.command, status: result.status, exit_code: result.exitCode, seconds: Math.round(seconds * 10) / 10,
+        run_dir: runDir ?? null, best_dice: best?.best ?? null, best_epoch: best?.epoch ?? null,
+        epochs: this.epochs.map(e => ({epoch: e.epoch, train_loss: e.train_loss, val_loss: e.val_loss ?? null,
+          val_dice: e.val_dice ?? null, lr: e.lr, seconds: e.seconds})),
+        cases: this.cases.map(c => ({case: c.case, label: c.label, metrics: c.metrics})),
+        eval: this.evalSummary ? {cases: this.evalSummary.cases, out_dir: this.evalSummary.out_dir, summary: this.evalSummary.summary} : null,
+        warnings: this.warnings, errors: this.errors, reason: result.exitCode === 0 ? null : reason ?? null,
+        ...extra.data,
+      };
+      this.opts.json.write(JSON.stringify(object) + '\n');
+      return result.exitCode;
+    }
+    const where = runDir ? `; run folder ${runDir}` : '';
+    if (result.exitCode === 0) {
+      const bestText = best ? `, best Dice ${best.best.toFixed(4)} (epoch ${best.epoch})` : '';
+      const epochsText = this.epochs.length ? `, ${this.epochs.length} epoch${this.epochs.length > 1 ? 's' : ''}` : '';
+      const took = this.opts.showDuration === false ? '' : ` in ${fmtDuration(seconds)}`;
+      this.line(`${this.opts.command} done${took}${epochsText}${bestText}${where}`, 'good');
+    } else if (result.exitCode === 130) {
+      this.line(`${this.opts.command} interrupted${this.epochs.length ? ` after epoch ${this.epochs[this.epochs.length - 1].epoch}` : ''}${where}`, 'warn');
+    } else {
+      // Exit 2 lines were already printed by the engine's own "heartseg:" messages; keep the tail for failures.
+      const log = result.logFile && result.exitCode !== 2 ? `; see ${result.logFile}` : '';
+      this.line(`${this.opts.command} ${result.exitCode === 2 ? 'refused its input' : 'failed'}: ${reason ?? `exit ${result.rawExitCode ?? result.signal}`}${log}`, 'error');
+    }
+    if (extra.hint) this.line(extra.hint);
+    return result.exitCode;
+  }
+
+  private bestEpoch(): {best: number; epoch: number} | undefined {
+    let out: {best: number; epoch: number} | undefined;
+    for (const e of this.epochs) {
+      if (e.val_dice !== null && e.val_dice !== undefined && (!out || e.val_dice > out.best)) out = {best: e.val_dice, epoch: e.epoch};
+    }
+    return out;
+  }
+}
+
+/** The engine's one-line reason: its "heartseg: ..." stderr line, else the error event, else the last stderr line. */
+export function firstEngineMessage(result: EngineResult): string | undefined {
+  const own: string[] = [];
+  result.stderrTail.forEach((l, i) => {
+    if (!l.startsWith('heartseg: ')) return;
+    own.push(l.slice('heartseg: '.length));
+    // A BadInput with several problems lists them on the following "  - " lines.
+    for (let j = i + 1; j < result.stderrTail.length && result.stderrTail[j].startsWith('  - '); j++) own.push(result.stderrTail[j].trim());
+  });
+  if (own.length) return own.join(' ');
+  if (result.errors.length) return result.errors.map(e => (e.file ? `${e.file}: ${e.message}` : e.message)).join('; ');
+  return result.stderrTail.filter(l => l.trim()).at(-1);
+}

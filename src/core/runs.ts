@@ -1,0 +1,139 @@
+// The runs folder: which folders are runs, their status (run_end, lock file, TensorBoard-only), epochs and best Dice.
+import {existsSync, readdirSync, readFileSync, statSync} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type {RunInfo, RunStatus} from './api.js';
+import {type EngineEvent, parseEventLine} from './events.js';
+
+export type {RunInfo, RunStatus};
+
+/** A run on another host counts as running while its events.jsonl changed this recently. */
+const REMOTE_FRESH_MS = 15 * 60_000;
+/** Without a lock, a run whose events changed this recently is taken as still starting up. */
+const UNLOCKED_FRESH_MS = 2 * 60_000;
+
+/** Every valid event of RUN/events.jsonl (invalid or partial lines are skipped). */
+export function readEvents(runDir: string): EngineEvent[] {
+  const file = path.join(runDir, 'events.jsonl');
+  if (!existsSync(file)) return [];
+  const out: EngineEvent[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const r = parseEventLine(line);
+    if (r.ok) out.push(r.event);
+  }
+  return out;
+}
+
+/** TensorBoard event files under a folder (itself, tensorboard/, or one level of subfolders). */
+export function tensorboardFiles(dir: string, depth = 2): string[] {
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = readdirSync(dir, {withFileTypes: true});
+  } catch {
+    return [];
+  }
+  const found: string[] = [];
+  for (const e of entries) {
+    const full = path.join(dir, e.name);
+    if (e.isFile() && e.name.startsWith('events.out.tfevents')) found.push(full);
+    else if (e.isDirectory() && depth > 0 && e.name !== 'checkpoints') found.push(...tensorboardFiles(full, depth - 1));
+  }
+  return found;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function mtime(file: string): number | null {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return null;
+  }
+}
+
+/** Status when no run_end follows the last run_start: decided by the engine's lock file ("pid host"). */
+export function liveStatus(runDir: string, now = Date.now()): RunStatus {
+  const updated = mtime(path.join(runDir, 'events.jsonl')) ?? mtime(runDir) ?? 0;
+  const lock = path.join(runDir, '.lock');
+  if (existsSync(lock)) {
+    const [pidText, host] = readFileSync(lock, 'utf8').trim().split(/\s+/);
+    const pid = Number(pidText);
+    if (!host || host === os.hostname()) return Number.isInteger(pid) && pid > 0 && pidAlive(pid) ? 'running' : 'failed';
+    return now - updated < REMOTE_FRESH_MS ? 'running' : 'unknown';
+  }
+  return now - updated < UNLOCKED_FRESH_MS ? 'running' : 'failed';
+}
+
+function readConfig(runDir: string): Record<string, any> | null {
+  try {
+    return JSON.parse(readFileSync(path.join(runDir, 'config.json'), 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** Summarise one folder; null when it is not a run (no events.jsonl, no config.json, no TensorBoard logs). */
+export function runInfo(runDir: string, now = Date.now()): RunInfo | null {
+  const dir = path.resolve(runDir);
+  const hasEvents = existsSync(path.join(dir, 'events.jsonl'));
+  const config = readConfig(dir);
+  const ckptDir = path.join(dir, 'checkpoints');
+  const checkpoints = existsSync(ckptDir) ? readdirSync(ckptDir).filter(f => f.endsWith('.pt') || f.endsWith('.pth')).sort() : [];
+  const base = {name: path.basename(dir), dir, dataRoot: (config?.data?.root as string) || null, checkpoints,
+    hasEval: existsSync(path.join(dir, 'eval', 'summary.json'))};
+  if (!hasEvents && !config) {
+    const tb = tensorboardFiles(dir);
+    if (!tb.length) return null;
+    const updated = Math.max(...tb.map(f => mtime(f) ?? 0));
+    return {...base, status: 'tensorboard', epoch: null, epochs: null, bestDice: null, updated};
+  }
+  const events = readEvents(dir);
+  let start = -1;
+  events.forEach((e, i) => e.type === 'run_start' && e.command === 'train' && (start = i));
+  const current = start >= 0 ? events.slice(start) : events;
+  const end = [...current].reverse().find(e => e.type === 'run_end');
+  let epoch: number | null = null;
+  let epochs: number | null = (config?.train?.epochs as number) ?? null;
+  let bestDice: number | null = null;
+  for (const e of events) {
+    if (e.type === 'epoch_end') {
+      epoch = e.epoch;
+      epochs = e.epochs;
+      const d = e.best_dice ?? e.val_dice;
+      if (d !== null && d !== undefined && (bestDice === null || d > bestDice)) bestDice = d;
+    } else if (e.type === 'epoch_start') {
+      epochs = e.epochs;
+    }
+  }
+  const status: RunStatus = end?.type === 'run_end' ? end.status : events.length || hasEvents ? liveStatus(dir, now) : 'unknown';
+  return {...base, status, epoch, epochs, bestDice, updated: mtime(path.join(dir, 'events.jsonl')) ?? mtime(dir)};
+}
+
+/** Every run in the runs folder, most recently updated first. */
+export function listRuns(runsDir: string, now = Date.now()): RunInfo[] {
+  if (!existsSync(runsDir)) return [];
+  const runs: RunInfo[] = [];
+  for (const e of readdirSync(runsDir, {withFileTypes: true})) {
+    if (!e.isDirectory() || e.name.startsWith('.')) continue;
+    const info = runInfo(path.join(runsDir, e.name), now);
+    if (info) runs.push(info);
+  }
+  return runs.sort((a, b) => (b.updated ?? 0) - (a.updated ?? 0));
+}
+
+/** The best checkpoint a run offers for evaluation or prediction. */
+export function runCheckpoint(runDir: string): string | null {
+  for (const name of ['best.pt', 'last.pt']) {
+    const file = path.join(runDir, 'checkpoints', name);
+    if (existsSync(file)) return file;
+  }
+  return null;
+}

@@ -1,0 +1,106 @@
+// A ready sbatch script: resources, environment, `srun torchrun` with c10d rendezvous, checkpoint-and-requeue
+// before the time limit, and --resume whenever the run already has a last.pt (requeue, preemption, resubmission).
+
+export interface SlurmOptions {
+  python: string;
+  pyRoot: string;
+  runDir: string;
+  config: Record<string, unknown>;
+  jobName: string;
+  nodes: number;
+  gpusPerNode: number;
+  /** HH:MM:SS or D-HH:MM:SS, as sbatch takes it. */
+  time: string;
+  cpusPerTask: number;
+  partition?: string;
+  account?: string;
+  mem?: string;
+  /** Seconds before the time limit at which the job is told to checkpoint and requeue. */
+  signalSeconds?: number;
+  /** Where sbatch writes the job's stdout/stderr (a folder that exists at submission). */
+  outputDir: string;
+}
+
+/** Quote for bash single quotes. */
+export function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export const TIME_PATTERN = /^(\d+-)?\d{1,2}:\d{2}:\d{2}$|^\d+$/;
+
+export function slurmScript(o: SlurmOptions): string {
+  const sbatch = [
+    `#SBATCH --job-name=${o.jobName}`,
+    `#SBATCH --nodes=${o.nodes}`,
+    '#SBATCH --ntasks-per-node=1',
+    `#SBATCH --gpus-per-node=${o.gpusPerNode}`,
+    `#SBATCH --cpus-per-task=${o.cpusPerTask}`,
+    `#SBATCH --time=${o.time}`,
+    ...(o.mem ? [`#SBATCH --mem=${o.mem}`] : []),
+    ...(o.partition ? [`#SBATCH --partition=${o.partition}`] : []),
+    ...(o.account ? [`#SBATCH --account=${o.account}`] : []),
+    `#SBATCH --output=${o.outputDir}/%x-%j.out`,
+    '#SBATCH --open-mode=append',
+    '#SBATCH --requeue',
+    `#SBATCH --signal=B:USR1@${o.signalSeconds ?? 300}`,
+  ];
+  const config = JSON.stringify(o.config, null, 2);
+  const threads = Math.max(1, Math.floor(o.cpusPerTask / Math.max(1, o.gpusPerNode)));
+  return `#!/bin/bash
+# heartseg training job, written by \`heartseg slurm train\`. Submit with: sbatch THIS_FILE
+${sbatch.join('\n')}
+set -euo pipefail
+
+# --- environment --------------------------------------------------------------
+# Load your site's modules here if the Python below needs them, e.g.: module load cuda
+PYTHON=${shq(o.python)}
+export PYTHONPATH=${shq(o.pyRoot)}\${PYTHONPATH:+:\$PYTHONPATH}
+export PYTHONUNBUFFERED=1
+export OMP_NUM_THREADS=${threads}
+RUN=${shq(o.runDir)}
+# torchrun, from the same environment as the engine.
+TORCHRUN=("$PYTHON" -m torch.distributed.run)
+
+# The config travels inside this script, so the job does not depend on files that may change after submission.
+CONFIG="$(mktemp "\${TMPDIR:-/tmp}/heartseg-config.XXXXXX.json")"
+cat > "$CONFIG" <<'HEARTSEG_CONFIG'
+${config}
+HEARTSEG_CONFIG
+
+# --- resume after preemption, requeue or resubmission -----------------------
+RESUME=()
+if [ -f "$RUN/checkpoints/last.pt" ]; then
+  RESUME=(--resume)
+  echo "heartseg: resuming $RUN from checkpoints/last.pt"
+fi
+
+# --- rendezvous ------------------------------------------------------------------
+MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"
+MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))
+
+# --- before the time limit: checkpoint, then requeue -----------------------------
+# sbatch sends USR1 to this script ${o.signalSeconds ?? 300} s before the limit; SIGTERM makes every engine process
+# finish its step, write checkpoints/last.pt and exit 130; the requeued job continues with --resume.
+requeue() {
+  echo "heartseg: time limit near; asking the engine to checkpoint, then requeueing job $SLURM_JOB_ID"
+  kill -TERM "$SRUN_PID" 2>/dev/null || true
+  wait "$SRUN_PID" || true
+  scontrol requeue "$SLURM_JOB_ID"
+  rm -f "$CONFIG"
+  exit 0
+}
+trap requeue USR1
+
+srun --kill-on-bad-exit=1 "\${TORCHRUN[@]}" \\
+  --nnodes=${o.nodes} --nproc-per-node=${o.gpusPerNode} \\
+  --rdzv-backend=c10d --rdzv-endpoint="$MASTER_ADDR:$MASTER_PORT" --rdzv-id="$SLURM_JOB_ID" \\
+  -m heartseg train --config "$CONFIG" --run "$RUN" \${RESUME[@]+"\${RESUME[@]}"} &
+SRUN_PID=$!
+set +e
+wait "$SRUN_PID"
+STATUS=$?
+set -e
+rm -f "$CONFIG"
+exit "$STATUS"
+`;
+}

@@ -1,0 +1,35 @@
+// runApp: the full-screen terminal UI on the real core; the terminal is restored and processes stopped on exit.
+import React from 'react';
+import {render} from 'ink';
+import {createCore} from '../core/api.js';
+import {App} from './root.js';
+
+const ALT_SCREEN_ON = '\u001B[?1049h\u001B[H';
+const ALT_SCREEN_OFF = '\u001B[?1049l';
+
+/** Run the full-screen app until the person quits; returns the exit code (130 after Ctrl-C or a signal). */
+export async function runApp(opts: {runsDir: string; python?: string; data?: string}): Promise<number> {
+  const core = createCore(opts);
+  const stdout = process.stdout;
+  const alternate = stdout.isTTY === true;
+  let code = 0;
+  if (alternate) stdout.write(ALT_SCREEN_ON);
+  const instance = render(<App core={core} onExit={(c) => (code = c)} />, {exitOnCtrlC: false, patchConsole: true});
+  const onSignal = () => {
+    code = 130;
+    core
+      .shutdown()
+      .catch(() => undefined)
+      .finally(() => instance.unmount());
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, onSignal);
+  try {
+    await instance.waitUntilExit();
+  } finally {
+    for (const s of signals) process.off(s, onSignal);
+    await core.shutdown().catch(() => undefined);
+    if (alternate) stdout.write(ALT_SCREEN_OFF);
+  }
+  return code;
+}

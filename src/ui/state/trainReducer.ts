@@ -1,0 +1,171 @@
+// Training state from engine events: progress, throughput, per-epoch history, memory and checkpoints. Pure.
+import type {EngineEvent} from '../../core/events.js';
+import {commonReducer, initialCommon, pushMessage, type CommonState} from './common.js';
+import {fmtNum} from './format.js';
+
+export interface EpochRow {
+  epoch: number;
+  trainLoss: number;
+  valLoss: number | null;
+  valDice: number | null;
+  lr: number;
+  seconds: number;
+  isBest: boolean;
+}
+
+export interface Memory {
+  cpuMb: number;
+  gpuAllocatedMb: number | null;
+  gpuReservedMb: number | null;
+}
+
+export interface TrainState extends CommonState {
+  data: {cases: number; train: number; val: number; patch: number[]; spacing: number[]} | null;
+  epoch: number;
+  epochs: number;
+  iter: number;
+  iters: number;
+  loss: number | null;
+  lr: number | null;
+  voxelsPerS: number | null;
+  itersPerS: number | null;
+  lastStep: {time: number; epoch: number; iter: number} | null;
+  etaSeconds: number | null;
+  memory: Memory | null;
+  history: EpochRow[];
+  bestDice: number | null;
+  checkpoints: Array<{kind: 'last' | 'best'; path: string; epoch: number}>;
+}
+
+export const initialTrain: TrainState = {
+  ...initialCommon,
+  data: null,
+  epoch: 0,
+  epochs: 0,
+  iter: 0,
+  iters: 0,
+  loss: null,
+  lr: null,
+  voxelsPerS: null,
+  itersPerS: null,
+  lastStep: null,
+  etaSeconds: null,
+  memory: null,
+  history: [],
+  bestDice: null,
+  checkpoints: [],
+};
+
+function upsertEpoch(history: EpochRow[], row: EpochRow): EpochRow[] {
+  // A resumed run repeats epochs after its last checkpoint: the newer row replaces the older one.
+  const kept = history.filter((r) => r.epoch < row.epoch);
+  return [...kept, row];
+}
+
+export function trainReducer(state: TrainState, event: EngineEvent): TrainState {
+  const common = commonReducer(state, event);
+  if (common) return common;
+  switch (event.type) {
+    case 'data_summary':
+      return {
+        ...state,
+        data: {
+          cases: event.cases,
+          train: event.train_cases,
+          val: event.val_cases,
+          patch: event.patch,
+          spacing: event.spacing,
+        },
+      };
+    case 'epoch_start':
+      return {...state, status: 'running', epoch: event.epoch, epochs: event.epochs, iter: 0, iters: event.iters};
+    case 'step': {
+      const prev = state.lastStep;
+      let itersPerS = state.itersPerS;
+      if (prev && prev.epoch === event.epoch && event.iter > prev.iter && event.time > prev.time) {
+        itersPerS = (event.iter - prev.iter) / (event.time - prev.time);
+      }
+      return {
+        ...state,
+        status: 'running',
+        epoch: event.epoch,
+        iter: event.iter,
+        iters: event.iters,
+        loss: event.loss,
+        lr: event.lr,
+        voxelsPerS: event.voxels_per_s ?? state.voxelsPerS,
+        itersPerS,
+        lastStep: {time: event.time, epoch: event.epoch, iter: event.iter},
+      };
+    }
+    case 'epoch_end': {
+      const row: EpochRow = {
+        epoch: event.epoch,
+        trainLoss: event.train_loss,
+        valLoss: event.val_loss ?? null,
+        valDice: event.val_dice ?? null,
+        lr: event.lr,
+        seconds: event.seconds,
+        isBest: event.is_best ?? false,
+      };
+      const text =
+        `epoch ${event.epoch}/${event.epochs} loss ${fmtNum(event.train_loss)}` +
+        (event.val_dice != null ? ` dice ${fmtNum(event.val_dice)}` : '') +
+        (event.is_best ? ' best' : '');
+      return {
+        ...state,
+        epoch: event.epoch,
+        epochs: event.epochs,
+        iter: state.iters,
+        lr: event.lr,
+        history: upsertEpoch(state.history, row),
+        memory: {
+          cpuMb: event.memory.cpu_rss_mb,
+          gpuAllocatedMb: event.memory.gpu_allocated_mb ?? null,
+          gpuReservedMb: event.memory.gpu_reserved_mb ?? null,
+        },
+        bestDice: event.best_dice ?? (event.val_dice != null ? Math.max(event.val_dice, state.bestDice ?? -1) : state.bestDice),
+        etaSeconds: event.eta_seconds ?? null,
+        voxelsPerS: event.voxels_per_s ?? state.voxelsPerS,
+        messages: pushMessage(state.messages, {level: 'info', text}),
+      };
+    }
+    case 'checkpoint':
+      return {
+        ...state,
+        checkpoints: [...state.checkpoints.filter((c) => c.kind !== event.kind), {kind: event.kind, path: event.path, epoch: event.epoch}],
+      };
+    default:
+      return state;
+  }
+}
+
+/** Replay a whole event history (for example a run's events.jsonl) into a state. */
+export function replayTrain(events: Iterable<EngineEvent>, start: TrainState = initialTrain): TrainState {
+  let state = start;
+  for (const e of events) state = trainReducer(state, e);
+  return state;
+}
+
+/** Seconds left in the current epoch from the measured step rate, or null when unknown. */
+export function epochEtaSeconds(state: TrainState): number | null {
+  if (!state.itersPerS || state.itersPerS <= 0 || state.iters <= 0) return null;
+  return Math.max(0, state.iters - state.iter) / state.itersPerS;
+}
+
+/** Seconds left in the run: the engine's estimate at the last epoch end, else from the step rate. */
+export function runEtaSeconds(state: TrainState): number | null {
+  if (state.status !== 'running') return null;
+  const epochLeft = epochEtaSeconds(state);
+  const last = state.history.at(-1);
+  const remainingEpochs = Math.max(0, state.epochs - state.epoch);
+  if (last && remainingEpochs >= 0) {
+    const perEpoch = state.history.reduce((s, r) => s + r.seconds, 0) / state.history.length;
+    const inEpoch = last.epoch === state.epoch ? 0 : (epochLeft ?? perEpoch);
+    return inEpoch + remainingEpochs * perEpoch;
+  }
+  if (epochLeft !== null && state.iters > 0 && state.itersPerS) {
+    return epochLeft + remainingEpochs * (state.iters / state.itersPerS);
+  }
+  return state.etaSeconds;
+}
