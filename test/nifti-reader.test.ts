@@ -92,9 +92,9 @@ describe('affine as NiBabel chooses it', () => {
     expect(h.affine).toEqual([[-2, 0, 0, 3], [0, 3, 0, -6], [0, 0, 4, -10], [0, 0, 0, 1]]);
     expect(h.orientation).toBe('LAS');
   });
-  it('negative and zero spatial pixdims are fixed as NiBabel does on load (abs, 0 -> 1)', async () => {
+  it('negative and zero spatial pixdims are fixed as NiBabel does on load (abs, 0 -> 1); time is kept', async () => {
     const h = await readNiftiHeader(write(niftiBytes({shape: [2, 2, 2, 3], pixdim: [-2, 0, 3, -1.5], qformCode: 1})));
-    expect(h.voxelSize).toEqual([2, 1, 3, 1.5]);
+    expect(h.voxelSize).toEqual([2, 1, 3, -1.5]);
     expect(h.affine).toEqual([[2, 0, 0, 0], [0, 1, 0, 0], [0, 0, 3, 0], [0, 0, 0, 1]]);
   });
   it('an invalid sform code counts as 0, so the qform is used', async () => {

@@ -69,7 +69,7 @@ describe('Evaluate', () => {
     await press(stdin, KEY.down, KEY.enter); // the second row: case_b
     let frame = await until(lastFrame, (f) => f.includes('SLICE case_b'));
     expect(frame).toContain('SLICE case_b axial 10 overlay=on colour=false');
-    expect(frame).toContain('reference vs prediction');
+    expect(frame).toContain('reference # · prediction');
     await press(stdin, 's', KEY.up, KEY.up, 'l');
     frame = await until(lastFrame, (f) => f.includes('SLICE case_b sagittal 22 overlay=off'));
     expect(frame).toContain('sagittal 23/40');

@@ -62,6 +62,7 @@ export function fakeCase(name: string, layers: string[], mask: MaskVolume | null
   return {
     name,
     layers,
+    legend: (colour) => (colour ? layers.join(' red · ') : layers.join(' # · ')),
     slices: (axis) => COUNTS[axis],
     render: (axis, index, opts) => [`SLICE ${name} ${axis} ${index} overlay=${opts.overlay ? 'on' : 'off'} colour=${opts.colour}`, '▀▀▀▀'],
     mask: (layer) => (layer === 'prediction' || layer === 'label' ? mask : null),

@@ -56,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as e:
         print(f"heartseg: {e.summary()}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # the reader went away (e.g. `analyze --json | head`): nothing left to say to it
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
     except KeyboardInterrupt:
         print("heartseg: interrupted", file=sys.stderr)
         return 130

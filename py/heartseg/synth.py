@@ -88,7 +88,7 @@ def make_case(rng: np.random.Generator, shape=DEFAULT_SHAPE, spacing=DEFAULT_SPA
         nonlocal img
         img = img * (1 - mask) + value * mask
 
-    body_f = (p[0] / (0.97 + 0.03 * p[2])) ** 2 + (p[1] / rng.uniform(0.86, 0.95)) ** 2 + 0 * p[2]
+    body_f = (p[0] / (0.97 + 0.03 * p[2])) ** 2 + (p[1] / rng.uniform(0.86, 0.95)) ** 2
     texture = ndimage.gaussian_filter(rng.normal(size=tuple(shape)).astype(np.float32), 1.0)
     texture *= 0.15 / max(float(texture.std()), 1e-6)
     paint(_soft(body_f), rng.uniform(0.5, 0.6))  # the subcutaneous fat rim shows where tissue stops

@@ -214,3 +214,17 @@ def test_preprocess_command_writes_events_and_summary(tmp_path):
     bad_cfg.write_text('{"data": {"rooot": 1}}')
     bad = subprocess.run([*cmd[:5], str(bad_cfg)], capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 2 and "unknown config key data.rooot" in bad.stderr and str(bad_cfg) in bad.stderr
+
+
+def test_copied_dataset_hits_but_points_at_its_own_files(tmp_path):
+    import shutil
+
+    root = make_dataset(tmp_path / "d", cases=2)
+    prepare(_cfg(root, tmp_path))
+    copy = Path(shutil.copytree(root, tmp_path / "copy"))
+    shutil.rmtree(root)
+    prepared = prepare(_cfg(copy, tmp_path))
+    assert prepared.cache_hits == 2
+    meta = prepared.meta("case_001")
+    assert meta.label == str(copy / "labelsTr" / "case_001.nii.gz")
+    assert meta.images == [str(copy / "imagesTr" / "case_001.nii.gz")] and set(meta.digests) == {*meta.images, meta.label}

@@ -109,7 +109,7 @@ export async function runAnalyze(argv: string[], io: CommandStreams): Promise<nu
     const lines = reportLines(plain, {
       color: colour,
       palette: colourPalette(io.env),
-      columns: io.columns ?? 100,
+      columns: io.columns || Number(io.env?.COLUMNS) || 100, // a pty without a size reports 0
       caseName: typeof v.case === 'string' && slices[v.case] ? v.case : undefined,
       slices,
     });

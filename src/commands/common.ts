@@ -67,7 +67,7 @@ export function parseCommand(argv: string[], options: OptionSpec, ctx: Context):
   try {
     parsed = parseArgs({args: argv, options: {...GLOBAL_OPTIONS, ...options}, allowPositionals: true, strict: true});
   } catch (e) {
-    const text = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '').replace(/\.$/, '');
+    const text = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '').replace(/\.$/, '').replace(/\s*\n\s*/g, ' ');
     throw new UsageError(`${text.charAt(0).toLowerCase()}${text.slice(1)} (see --help)`);
   }
   const v = parsed.values as Parsed['values'];
@@ -138,6 +138,7 @@ export async function runEngine(ctx: Context, p: Parsed, run: EngineRun): Promis
   const reporter = new HeadlessReporter({
     command: run.label ?? run.command,
     out: p.globals.json || relay ? ctx.stderr : ctx.stdout,
+    err: ctx.stderr,
     json: p.globals.json && !relay ? ctx.stdout : undefined,
     color: useColor(ctx, p.globals),
   });

@@ -1,5 +1,5 @@
 // The core facade the terminal UI receives: every file, process and Python question goes through `Core`.
-// Tests pass a fake Core; `createCore` (in core/facade.ts) wires the real modules.
+// Tests pass a fake Core; `createCore` (core/facade/) wires the real modules.
 import type {z} from 'zod';
 import type {EngineEvent} from './events.js';
 
@@ -101,6 +101,10 @@ export interface CaseView {
   slices(axis: Axis): number;
   /** Overlay layers, e.g. ["label"] or ["reference", "prediction"]; their colours come from the renderer. */
   layers: string[];
+  /** Which colour or character shows which layer. */
+  legend(colour: boolean): string;
+  /** Something the viewer should know (e.g. no saved prediction for this case). */
+  note?: string;
   /** Terminal lines (ANSI colours when opts.colour, else plain characters) of slice `index`, physical aspect kept. */
   render(axis: Axis, index: number, opts: SliceOptions): string[];
   mask(layer: string): MaskVolume | null;
@@ -154,3 +158,5 @@ export interface Core {
   /** Stop every process started through this core (engines, TensorBoard, Python bridge). */
   shutdown(): Promise<void>;
 }
+
+export {createCore, type CoreOptions} from './facade/index.js';

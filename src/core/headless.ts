@@ -11,6 +11,8 @@ export interface ReporterOptions {
   command: string;
   /** Lines go here (stderr when --json so stdout holds only the JSON). */
   out: Out;
+  /** Errors and the failure summary go here (default: out). */
+  err?: Out;
   /** Where the final JSON object goes; set only with --json. */
   json?: Out;
   color?: boolean;
@@ -55,7 +57,8 @@ export function eventLine(e: EngineEvent): string | null {
     case 'run_start': {
       const bits = [e.torch ? `torch ${e.torch}` : null, e.device, e.world_size && e.world_size > 1 ? `${e.world_size} processes` : null];
       const resumed = e.resumed_from_epoch ? `, resuming after epoch ${e.resumed_from_epoch}` : '';
-      return `${e.command}${e.run_dir ? ` ${e.run_dir}` : ''} (${bits.filter(Boolean).join(', ')})${resumed}`;
+      const about = bits.filter(Boolean).join(', ');
+      return `${e.command}${e.run_dir ? ` ${e.run_dir}` : ''}${about ? ` (${about})` : ''}${resumed}`;
     }
     case 'data_summary': {
       const labels = Object.entries(e.labels).filter(([k]) => k !== '0').map(([k, v]) => `${k}=${v}`).join(', ');
@@ -104,7 +107,7 @@ export class HeadlessReporter {
   line(text: string, tone?: 'warn' | 'error' | 'good'): void {
     const codes = {warn: '33', error: '31', good: '32'};
     const colored = this.opts.color && tone ? `\u001b[${codes[tone]}m${text}\u001b[0m` : text;
-    this.opts.out.write(colored + '\n');
+    (tone === 'error' ? this.opts.err ?? this.opts.out : this.opts.out).write(colored + '\n');
   }
 
   onEvent(e: EngineEvent): void {

@@ -75,13 +75,16 @@ if [ -f "$RUN/checkpoints/last.pt" ]; then
 fi
 
 # --- rendezvous ------------------------------------------------------------------
-MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"
+# (sed reads every line: head would close the pipe early and pipefail would end the job on SIGPIPE)
+MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | sed -n 1p)"
 MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))
 
 # --- before the time limit: checkpoint, then requeue -----------------------------
 # sbatch sends USR1 to this script ${o.signalSeconds ?? 300} s before the limit; SIGTERM makes every engine process
 # finish its step, write checkpoints/last.pt and exit 130; the requeued job continues with --resume.
 requeue() {
+  REQUEUE_ASKED=1
+  [ -n "\${SRUN_PID:-}" ] || return 0  # the signal came before srun started: handled right after it starts
   echo "heartseg: time limit near; asking the engine to checkpoint, then requeueing job $SLURM_JOB_ID"
   kill -TERM "$SRUN_PID" 2>/dev/null || true
   wait "$SRUN_PID" || true
@@ -96,6 +99,7 @@ srun --kill-on-bad-exit=1 "\${TORCHRUN[@]}" \\
   --rdzv-backend=c10d --rdzv-endpoint="$MASTER_ADDR:$MASTER_PORT" --rdzv-id="$SLURM_JOB_ID" \\
   -m heartseg train --config "$CONFIG" --run "$RUN" \${RESUME[@]+"\${RESUME[@]}"} &
 SRUN_PID=$!
+[ -z "\${REQUEUE_ASKED:-}" ] || requeue
 set +e
 wait "$SRUN_PID"
 STATUS=$?

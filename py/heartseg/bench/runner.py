@@ -12,6 +12,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,52 +59,51 @@ def peak_rss_mb() -> float:
     return rusage_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
+def poll_exit(proc: subprocess.Popen) -> tuple[int, float | None] | None:
+    """(exit code, that child's own peak RSS in MB) once it has exited, else None; never blocks.
+
+    os.wait4 reports the rusage of exactly that child (POSIX); elsewhere the peak is None.
+    """
+    if proc.returncode is not None:
+        return proc.returncode, None
+    if not hasattr(os, "wait4"):
+        code = proc.poll()
+        return None if code is None else (code, None)
+    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+    if pid != proc.pid:
+        return None
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, rusage_mb(usage.ru_maxrss)
+
+
+def wait_exit(proc: subprocess.Popen, timeout: float | None = None) -> tuple[int | None, float | None, bool]:
+    """Wait for the child: (exit code or None when killed at the timeout, peak RSS MB, timed out)."""
+    deadline = None if timeout is None else time.perf_counter() + timeout
+    while True:
+        done = poll_exit(proc)
+        if done is not None:
+            return done[0], done[1], False
+        if deadline is not None and time.perf_counter() > deadline:
+            proc.kill()
+            while (done := poll_exit(proc)) is None:
+                time.sleep(0.01)
+            return None, done[1], True
+        time.sleep(0.005)
+
+
 def run_process(argv: list[str], *, cwd: str | Path | None = None, env: dict[str, str] | None = None,
                 timeout: float | None = None) -> dict[str, Any]:
-    """Run a whole process: wall seconds, exit code, output, and that child's own peak RSS.
-
-    The child is reaped with os.wait4, which reports the rusage of exactly that child (POSIX); elsewhere the
-    peak is None.
-    """
-    if not hasattr(os, "wait4"):
+    """Run a whole process: wall seconds, exit code (None when killed at the timeout), output, its peak RSS."""
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as out_f, \
+            tempfile.TemporaryFile("w+", encoding="utf-8") as err_f:
         t0 = time.perf_counter()
-        done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-        return {"seconds": time.perf_counter() - t0, "code": done.returncode, "stdout": done.stdout,
-                "stderr": done.stderr, "peak_rss_mb": None, "timed_out": False}
-    out_path = _tmp_name("out")
-    err_path = _tmp_name("err")
-    t0 = time.perf_counter()
-    with open(out_path, "w+", encoding="utf-8") as out_f, open(err_path, "w+", encoding="utf-8") as err_f:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out_f, stderr=err_f, text=True)
-        deadline = None if timeout is None else t0 + timeout
-        timed_out = False
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid == proc.pid:
-                break
-            if deadline is not None and time.perf_counter() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                timed_out = True
-                break
-            time.sleep(0.005)
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out_f, stderr=err_f, stdin=subprocess.DEVNULL)
+        code, peak, timed_out = wait_exit(proc, timeout)
         seconds = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out_f.seek(0)
         err_f.seek(0)
-        out, err = out_f.read(), err_f.read()
-    for p in (out_path, err_path):
-        Path(p).unlink(missing_ok=True)
-    return {"seconds": seconds, "code": None if timed_out else proc.returncode, "stdout": out, "stderr": err,
-            "peak_rss_mb": rusage_mb(usage.ru_maxrss), "timed_out": timed_out}
-
-
-def _tmp_name(kind: str) -> str:
-    import tempfile
-
-    fd, path = tempfile.mkstemp(prefix=f"heartseg-bench-{kind}-")
-    os.close(fd)
-    return path
+        return {"seconds": seconds, "code": code, "stdout": out_f.read(), "stderr": err_f.read(),
+                "peak_rss_mb": peak, "timed_out": timed_out}
 
 
 def engine_env(threads: int | None = None) -> dict[str, str]:

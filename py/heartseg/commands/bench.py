@@ -56,6 +56,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(body, allow_nan=False))
     else:
-        print(results.table(body["results"]))
+        shown = [r for r in body["results"] if r["name"].split("_cuda")[0] in lines]  # this run's lines
+        print(results.table(shown))
         print(f"written: {args.out}", file=sys.stderr)
     return EXIT_OK

@@ -16,7 +16,9 @@ from heartseg.errors import EXIT_FAILED, BadInput
 
 def add_arguments(p) -> None:
     p.add_argument("--config", metavar="CFG", help="JSON config (partial is fine: defaults fill the rest)")
-    p.add_argument("--run", metavar="RUN", required=True, help="run folder to create (or continue with --resume)")
+    # --run-dir: torchrun's own parser takes a bare --run for an abbreviation of its --run-path
+    p.add_argument("--run", "--run-dir", dest="run", metavar="RUN", required=True,
+                   help="run folder to create (or continue with --resume); spell it --run-dir under torchrun")
     p.add_argument("--resume", action="store_true", help="continue RUN from RUN/checkpoints/last.pt")
     p.add_argument("--init", metavar="CKPT", help="start from the weights of a compatible checkpoint")
     p.add_argument("--preset", metavar="NAME", help="start from a preset partial config (demo, cpu, gpu)")
@@ -66,8 +68,8 @@ def _train(args, info, events) -> int:
     from heartseg.train.signals import StopRequest
 
     run_dir = Path(args.run)
-    cfg, _ = setup.load_config(args.config, args.preset, run_dir, args.resume)
     runfolder.check_run_dir(run_dir, args.resume)
+    cfg, _ = setup.load_config(args.config, args.preset, run_dir, args.resume)
     resume = load_checkpoint(run_dir / runfolder.LAST) if args.resume else None
     if resume is not None and resume.kind != "heartseg":
         raise BadInput("cannot resume: last.pt is not a full heartseg checkpoint", file=resume.path)

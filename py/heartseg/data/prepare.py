@@ -160,6 +160,9 @@ def prepare(cfg, events: ev.EventWriter | None = None, *, workers: int | None = 
         name = cache.entry_name(case.name, cache.case_key(digests, spacing, cfg.normalization))
         meta = cache.read_meta(cases_dir / name)
         if meta is not None:
+            # the same bytes may have been cached from another copy of the dataset: point at this one
+            meta.images, meta.label = [str(p) for p in case.images], (str(case.label) if case.label else None)
+            meta.digests = {str(p): d for p, d in zip(paths, digests)}
             case_problems, case_warnings = _check_cached(meta, declared)
             problems += case_problems
             warnings += case_warnings

@@ -83,14 +83,31 @@ def active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks whose gradient is again the sum over ranks (every rank's loss depends on every input)."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        out = tensor.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return _AllReduceSum.apply(grad)
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    return _AllReduceSum.apply(t)
+
+
 class CpuSyncBatchNorm3d(nn.BatchNorm3d):
     """BatchNorm3d whose training statistics cover the whole global batch (differentiable all-reduce; Gloo-friendly)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and active()):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
+        all_reduce = all_reduce_sum
         c = x.shape[1]
         dims = [0] + list(range(2, x.ndim))
         count = torch.tensor([x.numel() // c], dtype=x.dtype, device=x.device)
@@ -154,11 +171,7 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def sum_tensor(t: torch.Tensor) -> torch.Tensor:
     """Differentiable sum over ranks (identity for a single process); used for global Dice statistics."""
-    if not active():
-        return t
-    from torch.distributed.nn.functional import all_reduce
-
-    return all_reduce(t)
+    return all_reduce_sum(t) if active() else t
 
 
 def reduce_floats(values: list[float], device: torch.device, op: str = "sum") -> list[float]:

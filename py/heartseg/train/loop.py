@@ -7,9 +7,8 @@ continues the same sequence of batches as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import math
-import os
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from heartseg.model import build_model
 from heartseg.train import distributed
 from heartseg.train.distributed import DistInfo
 from heartseg.train.memory import snapshot
+from heartseg.train.runtime import amp_dtype, seed_everything, slow_amp_warning
 from heartseg.train.optim import StepSchedule, build_optimizer
 from heartseg.train.runfolder import BEST, LAST
 from heartseg.train.signals import StopRequest
@@ -42,26 +42,6 @@ class Outcome:
     exit_code: int
     epoch: int
     best_dice: float | None
-
-
-def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
-    """bf16 where the GPU supports it, else fp16; None (fp32) on CPU or when AMP is off."""
-    if not enabled or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def seed_everything(seed: int, deterministic: bool, device: torch.device) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-    else:
-        torch.backends.cudnn.benchmark = device.type == "cuda"  # fixed patch shapes: let cuDNN pick kernels once
 
 
 def unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,6 +101,9 @@ class Trainer:
         self.schedule = StepSchedule(self.optimizer, cfg.optim, t.epochs, t.iters_per_epoch)
         self.amp_dtype = amp_dtype(self.device, t.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        warning = slow_amp_warning(self.device, self.amp_dtype)
+        if warning and self.info.is_main:
+            self.events.emit(ev.Warning(message=warning, hint="see pytorch issues 163539 and 166122"))
         self.loss_fn = build_loss(t.loss, reduce_sums=distributed.sum_tensor if self.info.enabled else None)
         if resume is not None:
             self._restore(resume)
@@ -152,7 +135,8 @@ class Trainer:
         image = image.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
         label = label.to(self.device, non_blocking=True)
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+        amp = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
+        with amp:
             logits = self.net(image)
         loss = self.loss_fn(logits, label)
         self.scaler.scale(loss).backward()
@@ -303,7 +287,8 @@ class Trainer:
     def write_graph(self) -> str | None:
         if self.tb is None:
             return None
-        example = torch.zeros((1, self.in_channels, *self.cfg.data.patch), device=self.device)
+        side = 2 ** len(self.cfg.model.features)  # the smallest input that passes every level: the graph is the same
+        example = torch.zeros((1, self.in_channels, side, side, side), device=self.device)
         return self.tb.graph(self.model, example)
 
     def close(self) -> None:

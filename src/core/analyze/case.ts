@@ -1,6 +1,6 @@
 // One case: read image and label, check they belong together, compute statistics and (optionally) centre slices.
 import path from 'node:path';
-import {isNiftiError, readNifti, type NiftiVolume} from '../nifti/index.js';
+import {isNiftiError, readNifti, readNiftiRaw, type NiftiHeader, type NiftiVolume} from '../nifti/index.js';
 import {extractSlice, planeAxis, type Plane} from '../render/slice.js';
 import {intensityStats, labelStats} from './stats.js';
 import type {CaseResult, CaseTask, LabelVolume, Problem, SliceView} from './types.js';
@@ -9,16 +9,28 @@ const PLANES: Plane[] = ['axial', 'sagittal', 'coronal'];
 const SPACING_TOLERANCE = 1e-3;
 const AFFINE_TOLERANCE = 1e-3;
 
-async function readOrProblem(root: string, rel: string, problems: Problem[], maxBytes?: number): Promise<NiftiVolume | null> {
+async function readOrProblem<T>(read: Promise<T>, rel: string, problems: Problem[]): Promise<T | null> {
   try {
-    return await readNifti(path.join(root, rel), {maxBytes});
+    return await read;
   } catch (e) {
     problems.push({file: rel, message: isNiftiError(e) ? e.detail : `unexpected error: ${(e as Error).message}`});
     return null;
   }
 }
 
-function sameGeometry(img: NiftiVolume, lab: NiftiVolume, labelFile: string, problems: Problem[]): boolean {
+/** A label map's values: the stored integers as they are (no float copy), scaled only if the header says so. */
+interface LabelMap {
+  header: NiftiHeader;
+  data: ArrayLike<number>;
+}
+
+async function readLabel(file: string, maxBytes?: number): Promise<LabelMap> {
+  const {header, raw} = await readNiftiRaw(file, {maxBytes});
+  if (!header.scaled) return {header, data: raw};
+  return {header, data: Float64Array.from(raw, (v) => v * header.sclSlope + header.sclInter)};
+}
+
+function sameGeometry(img: NiftiVolume, lab: LabelMap, labelFile: string, problems: Problem[]): boolean {
   const a = img.header, b = lab.header;
   const s3 = (s: number[]) => [s[0] ?? 1, s[1] ?? 1, s[2] ?? 1];
   if (s3(a.shape).join('x') !== s3(b.shape).join('x')) {
@@ -34,7 +46,7 @@ function sameGeometry(img: NiftiVolume, lab: NiftiVolume, labelFile: string, pro
   return true;
 }
 
-function centreSlices(img: NiftiVolume, lab: NiftiVolume, centre: [number, number, number]): SliceView[] {
+function centreSlices(img: NiftiVolume, lab: LabelMap, centre: [number, number, number]): SliceView[] {
   return PLANES.map((plane) => {
     const index = centre[planeAxis(img.header.orientation, plane)];
     const s = extractSlice(img, plane, index);
@@ -48,8 +60,8 @@ function centreSlices(img: NiftiVolume, lab: NiftiVolume, centre: [number, numbe
 export async function analyzeCase(task: CaseTask): Promise<CaseResult> {
   const problems: Problem[] = [];
   // One after the other: a worker holds one case's volumes at a time.
-  const img = await readOrProblem(task.root, task.image, problems, task.maxBytes);
-  const lab = await readOrProblem(task.root, task.label, problems, task.maxBytes);
+  const img = await readOrProblem(readNifti(path.join(task.root, task.image), {maxBytes: task.maxBytes}), task.image, problems);
+  const lab = await readOrProblem(readLabel(path.join(task.root, task.label), task.maxBytes), task.label, problems);
   if (!img || !lab || !sameGeometry(img, lab, task.label, problems)) return {analysis: null, problems};
 
   const h = img.header;

@@ -69,19 +69,11 @@ export function selectRanks(data: Floats, ranks: number[], min: number, max: num
   });
 }
 
-/**
- * Exact k-th smallest finite values of float32 data by radix selection on order-preserving 32-bit keys: a
- * histogram of the high 16 bits, then of the low 16 bits inside the bins that hold the ranks. Two cheap passes.
- */
-export function selectRanksFloat32(data: Float32Array, ranks: number[]): number[] {
-  const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
-  const key = (b: number) => (b & 0x80000000 ? ~b : b | 0x80000000) >>> 0; // negative floats reversed, below positives
-  const high = new Uint32Array(65536);
-  for (let i = 0; i < bits.length; i++) {
-    const b = bits[i];
-    if ((b & 0x7f800000) === 0x7f800000) continue; // NaN or infinite
-    high[key(b) >>> 16]++;
-  }
+/** Order-preserving 32-bit key of float32 bits (as int32): negatives reversed, all below the positives. */
+const keyOf = (b: number) => b ^ ((b >> 31) | 0x80000000);
+
+/** The k-th key in the bins a histogram of high 16 bits put them, by a second pass over the low 16 bits. */
+function finishRadix(bits: Int32Array, high: Uint32Array, ranks: number[]): number[] {
   const where = ranks.map((rank) => {
     let cum = 0;
     for (let h = 0; h < 65536; h++) {
@@ -92,19 +84,20 @@ export function selectRanksFloat32(data: Float32Array, ranks: number[]): number[
   });
   const slotOf = new Int32Array(65536).fill(-1);
   const lows: Uint32Array[] = [];
-  for (const {h} of where) if (slotOf[h] < 0) {
+  for (const {h} of where) {
+    if (slotOf[h] >= 0) continue;
     slotOf[h] = lows.length;
     lows.push(new Uint32Array(65536));
   }
   for (let i = 0; i < bits.length; i++) {
     const b = bits[i];
-    if ((b & 0x7f800000) === 0x7f800000) continue;
-    const k = key(b);
+    if ((b & 0x7f800000) === 0x7f800000) continue; // NaN or infinite
+    const k = keyOf(b);
     const slot = slotOf[k >>> 16];
     if (slot >= 0) lows[slot][k & 0xffff]++;
   }
   const out = new Float32Array(1);
-  const outBits = new Uint32Array(out.buffer);
+  const outBits = new Int32Array(out.buffer);
   return where.map(({h, within}) => {
     const low = lows[slotOf[h]];
     let cum = 0;
@@ -113,25 +106,60 @@ export function selectRanksFloat32(data: Float32Array, ranks: number[]): number[
       if (cum + low[l] > within) break;
       cum += low[l];
     }
-    const k = ((h << 16) | l) >>> 0;
-    outBits[0] = k & 0x80000000 ? k & 0x7fffffff : ~k >>> 0; // back from key to float bits
+    outBits[0] = keyOf(((h << 16) | l) ^ 0x80000000) ^ 0x80000000; // keyOf is its own inverse up to the sign bit
     return out[0];
   });
 }
 
-/** Percentile with linear interpolation between order statistics, as numpy's default. */
-function percentilesOf(data: Floats, qs: number[], count: number, min: number, max: number): number[] {
+/**
+ * Exact k-th smallest finite values of float32 data by radix selection on order-preserving 32-bit keys: a
+ * histogram of the high 16 bits, then of the low 16 bits inside the bins that hold the ranks. Two cheap passes.
+ */
+export function selectRanksFloat32(data: Float32Array, ranks: number[]): number[] {
+  const bits = new Int32Array(data.buffer, data.byteOffset, data.length);
+  const high = new Uint32Array(65536);
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i];
+    if ((b & 0x7f800000) === 0x7f800000) continue;
+    high[keyOf(b) >>> 16]++;
+  }
+  return finishRadix(bits, high, ranks);
+}
+
+/** intensityStats for float32: sum and the high-bits histogram in one pass; min, max, percentiles from the radix. */
+function float32Stats(data: Float32Array): IntensityStats {
+  const bits = new Int32Array(data.buffer, data.byteOffset, data.length);
+  const high = new Uint32Array(65536);
+  let sum = 0, count = 0;
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i];
+    if ((b & 0x7f800000) === 0x7f800000) continue;
+    high[keyOf(b) >>> 16]++;
+    sum += data[i];
+    count++;
+  }
+  const nonFinite = data.length - count;
+  if (count === 0) return {min: NaN, max: NaN, mean: NaN, p005: NaN, p995: NaN, nonFinite};
+  let min = NaN, max = NaN;
+  const [p005, p995] = interpolate([0.5, 99.5], count, (ranks) => {
+    // The extremes are ranks too: one more selection instead of another pass.
+    const values = finishRadix(bits, high, [0, count - 1, ...ranks]);
+    [min, max] = values;
+    return values.slice(2);
+  });
+  return {min: min === 0 ? 0 : min, max: max === 0 ? 0 : max, mean: sum / count, p005, p995, nonFinite};
+}
+
+/** Percentiles with linear interpolation between order statistics (numpy's default), given a rank selector. */
+function interpolate(qs: number[], count: number, select: (ranks: number[]) => number[]): number[] {
   const positions = qs.map((q) => (q / 100) * (count - 1));
   const ranks = positions.flatMap((p) => [Math.floor(p), Math.min(count - 1, Math.floor(p) + 1)]);
-  const values = data instanceof Float32Array ? selectRanksFloat32(data, ranks) : selectRanks(data, ranks, min, max);
-  return positions.map((p, i) => {
-    const lo = values[2 * i];
-    const hi = values[2 * i + 1];
-    return lo + (p - Math.floor(p)) * (hi - lo);
-  });
+  const values = select(ranks);
+  return positions.map((p, i) => values[2 * i] + (p - Math.floor(p)) * (values[2 * i + 1] - values[2 * i]));
 }
 
 export function intensityStats(data: Floats): IntensityStats {
+  if (data instanceof Float32Array) return float32Stats(data);
   let min = Infinity, max = -Infinity, sum = 0, count = 0;
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
@@ -143,7 +171,7 @@ export function intensityStats(data: Floats): IntensityStats {
   }
   const nonFinite = data.length - count;
   if (count === 0) return {min: NaN, max: NaN, mean: NaN, p005: NaN, p995: NaN, nonFinite};
-  const [p005, p995] = percentilesOf(data, [0.5, 99.5], count, min, max);
+  const [p005, p995] = interpolate([0.5, 99.5], count, (ranks) => selectRanks(data, ranks, min, max));
   return {min, max, mean: sum / count, p005, p995, nonFinite};
 }
 
@@ -157,7 +185,7 @@ export interface LabelStats {
   foreground: number;
 }
 
-export function labelStats(data: Floats, shape: number[]): LabelStats {
+export function labelStats(data: ArrayLike<number>, shape: number[]): LabelStats {
   const nx = shape[0] ?? 1;
   const ny = shape[1] ?? 1;
   const small = new Float64Array(256);

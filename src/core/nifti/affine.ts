@@ -28,11 +28,12 @@ function identity(): Matrix4 {
   return [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]];
 }
 
-/** pixdims for each dim with NiBabel's load-time fixes: absolute values, and 1 for a zero spatial one. */
+/** pixdims for each dim with NiBabel's load-time fixes of the spatial ones: absolute values, 0 -> 1. */
 export function zoomsOf(shape: number[], pixdim: number[]): number[] {
   return shape.map((_, i) => {
-    const z = Math.abs(pixdim[i + 1] ?? 1);
-    return i < 3 && z === 0 ? 1 : z;
+    const z = pixdim[i + 1] ?? 1;
+    if (i >= 3) return z;
+    return z === 0 ? 1 : Math.abs(z);
   });
 }
 
@@ -95,34 +96,73 @@ export function bestAffine(f: AffineFields): Matrix4 {
 }
 
 const AXIS_LABELS: [string, string][] = [['R', 'L'], ['A', 'P'], ['S', 'I']];
+const EPS = 2.220446049250313e-16;
 
-/**
- * Which world axis (and direction) each voxel axis points along, e.g. "RAS" or "LPS". Greedy on the
- * column-normalised rotation part; equals NiBabel's result for rotations and scalings, '?' for a degenerate axis.
- */
-export function orientationCodes(affine: Matrix4): string {
-  const m = [0, 1, 2].map((r) => [0, 1, 2].map((c) => affine[r][c]));
-  for (let c = 0; c < 3; c++) {
-    const norm = Math.hypot(m[0][c], m[1][c], m[2][c]);
-    for (let r = 0; r < 3; r++) m[r][c] = norm > 0 && Number.isFinite(norm) ? m[r][c] / norm : 0;
-  }
-  const codes = ['?', '?', '?'];
-  const usedRow = [false, false, false];
-  const usedCol = [false, false, false];
-  for (let step = 0; step < 3; step++) {
-    let best = 0, bestR = -1, bestC = -1;
-    for (let r = 0; r < 3; r++) {
-      if (usedRow[r]) continue;
-      for (let c = 0; c < 3; c++) {
-        if (usedCol[c]) continue;
-        const v = Math.abs(m[r][c]);
-        if (v > best) { best = v; bestR = r; bestC = c; }
+/** Eigen-decomposition of a symmetric 3x3 matrix by cyclic Jacobi rotations: values and column vectors. */
+function symmetricEigen(a: number[][]): {values: number[]; vectors: number[][]} {
+  const m = a.map((row) => row.slice());
+  const v = [[1, 0, 0], [0, 1, 0], [0, 0, 1]];
+  for (let sweep = 0; sweep < 50; sweep++) {
+    const off = m[0][1] ** 2 + m[0][2] ** 2 + m[1][2] ** 2;
+    if (!(off > 1e-30 * (m[0][0] ** 2 + m[1][1] ** 2 + m[2][2] ** 2 + 1e-300))) break;
+    for (const [p, q] of [[0, 1], [0, 2], [1, 2]]) {
+      if (m[p][q] === 0) continue;
+      const theta = (m[q][q] - m[p][p]) / (2 * m[p][q]);
+      const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+      const c = 1 / Math.sqrt(t * t + 1);
+      const sn = t * c;
+      for (let k = 0; k < 3; k++) {
+        const mkp = m[k][p], mkq = m[k][q];
+        m[k][p] = c * mkp - sn * mkq;
+        m[k][q] = sn * mkp + c * mkq;
+      }
+      for (let k = 0; k < 3; k++) {
+        const mpk = m[p][k], mqk = m[q][k];
+        m[p][k] = c * mpk - sn * mqk;
+        m[q][k] = sn * mpk + c * mqk;
+      }
+      for (let k = 0; k < 3; k++) {
+        const vkp = v[k][p], vkq = v[k][q];
+        v[k][p] = c * vkp - sn * vkq;
+        v[k][q] = sn * vkp + c * vkq;
       }
     }
-    if (bestR < 0) break;
-    usedRow[bestR] = true;
-    usedCol[bestC] = true;
-    codes[bestC] = AXIS_LABELS[bestR][m[bestR][bestC] < 0 ? 1 : 0];
+  }
+  return {values: [m[0][0], m[1][1], m[2][2]], vectors: v};
+}
+
+/** The closest shear-free matrix to the column-normalised rotation part (polar decomposition), as NiBabel. */
+function polarRotation(affine: Matrix4): number[][] {
+  const rs = [0, 1, 2].map((r) => [0, 1, 2].map((c) => (Number.isFinite(affine[r][c]) ? affine[r][c] : 0)));
+  for (let c = 0; c < 3; c++) {
+    const norm = Math.hypot(rs[0][c], rs[1][c], rs[2][c]) || 1;
+    for (let r = 0; r < 3; r++) rs[r][c] /= norm;
+  }
+  // RS = U S V^T  =>  R = U V^T = RS V S^-1 V^T over the singular values above tolerance.
+  const ata = [0, 1, 2].map((i) => [0, 1, 2].map((j) => rs[0][i] * rs[0][j] + rs[1][i] * rs[1][j] + rs[2][i] * rs[2][j]));
+  const {values, vectors} = symmetricEigen(ata);
+  const sigma = values.map((l) => Math.sqrt(Math.max(0, l)));
+  const tol = Math.max(...sigma) * 3 * EPS;
+  const inv = [0, 1, 2].map((i) => [0, 1, 2].map((j) => sigma.reduce((acc, sg, k) => (sg > tol ? acc + (vectors[i][k] * vectors[j][k]) / sg : acc), 0)));
+  return [0, 1, 2].map((r) => [0, 1, 2].map((c) => rs[r][0] * inv[0][c] + rs[r][1] * inv[1][c] + rs[r][2] * inv[2][c]));
+}
+
+/**
+ * Which world direction each voxel axis increases towards, e.g. "RAS" or "LPS": NiBabel's io_orientation
+ * (polar decomposition, then strongest input axis first) and aff2axcodes; '?' for a degenerate axis.
+ */
+export function orientationCodes(affine: Matrix4): string {
+  const R = polarRotation(affine);
+  const strength = [0, 1, 2].map((c) => Math.max(...[0, 1, 2].map((r) => R[r][c] ** 2)));
+  const order = [0, 1, 2].sort((a, b) => strength[b] - strength[a]); // stable: ties keep axis order
+  const codes = ['?', '?', '?'];
+  for (const c of order) {
+    const col = [0, 1, 2].map((r) => R[r][c]);
+    if (col.every((x) => Math.abs(x) <= 1e-8)) continue; // numpy.allclose(col, 0)
+    let out = 0;
+    for (let r = 1; r < 3; r++) if (Math.abs(col[r]) > Math.abs(col[out])) out = r;
+    codes[c] = AXIS_LABELS[out][col[out] < 0 ? 1 : 0];
+    for (let k = 0; k < 3; k++) R[out][k] = 0;
   }
   return codes.join('');
 }

@@ -70,9 +70,7 @@ function swapInPlace(bytes: Uint8Array, size: number): void {
   }
 }
 
-type RawArray = Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array;
-
-function typedView(dt: NiftiDatatype, buf: ArrayBuffer, offset: number, count: number): RawArray {
+function typedView(dt: NiftiDatatype, buf: ArrayBuffer, offset: number, count: number): NativeArray {
   switch (dt) {
     case 'uint8': return new Uint8Array(buf, offset, count);
     case 'int8': return new Int8Array(buf, offset, count);
@@ -94,34 +92,33 @@ function codeOf(dt: NiftiDatatype): number {
 const CHUNK_VOXELS = 1 << 22;
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/**
- * Scaled float values of raw voxels: value * slope + inter (slope 1, inter 0 when unscaled). Byte-swaps `raw` in
- * place when the file's order differs (the buffer belongs to the reader); unscaled float data is returned as a
- * view over it, anything else as a new array.
- */
-export async function toScaledFloat(
-  raw: Uint8Array,
-  dt: NiftiDatatype,
-  littleEndian: boolean,
-  count: number,
-  slope: number,
-  inter: number,
-): Promise<Float32Array | Float64Array> {
+export type NativeArray = Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array;
+
+/** Stored voxel values in the platform's byte order: swaps `raw` in place when needed (the buffer is the reader's). */
+export async function nativeVoxels(raw: Uint8Array, dt: NiftiDatatype, littleEndian: boolean, count: number): Promise<NativeArray> {
   const size = SUPPORTED_DATATYPES[codeOf(dt)].bytes;
   let bytes = raw.subarray(0, count * size);
   if (bytes.byteOffset % size !== 0) bytes = bytes.slice(); // typed arrays need aligned offsets
-  const swap = size > 1 && littleEndian !== PLATFORM_LITTLE_ENDIAN;
-  const src = typedView(dt, bytes.buffer as ArrayBuffer, bytes.byteOffset, count);
+  if (size > 1 && littleEndian !== PLATFORM_LITTLE_ENDIAN) {
+    for (let start = 0; start < count; start += CHUNK_VOXELS) {
+      const end = Math.min(count, start + CHUNK_VOXELS);
+      swapInPlace(bytes.subarray(start * size, end * size), size);
+      if (end < count) await yieldToEventLoop();
+    }
+  }
+  return typedView(dt, bytes.buffer as ArrayBuffer, bytes.byteOffset, count);
+}
+
+/** Scaled float values: value * slope + inter (slope 1, inter 0 when unscaled); unscaled float data is returned as is. */
+export async function toScaledFloat(src: NativeArray, dt: NiftiDatatype, slope: number, inter: number): Promise<Float32Array | Float64Array> {
   const unscaled = slope === 1 && inter === 0;
-  const direct = unscaled && (src instanceof Float32Array || src instanceof Float64Array);
-  const out = direct ? (src as Float32Array | Float64Array) : outputBytesFor(dt, slope, inter) === 8 ? new Float64Array(count) : new Float32Array(count);
+  if (unscaled && (src instanceof Float32Array || src instanceof Float64Array)) return src;
+  const count = src.length;
+  const out = outputBytesFor(dt, slope, inter) === 8 ? new Float64Array(count) : new Float32Array(count);
   for (let start = 0; start < count; start += CHUNK_VOXELS) {
     const end = Math.min(count, start + CHUNK_VOXELS);
-    if (swap) swapInPlace(bytes.subarray(start * size, end * size), size);
-    if (!direct) {
-      if (unscaled) out.set(src.subarray(start, end), start);
-      else for (let i = start; i < end; i++) out[i] = src[i] * slope + inter;
-    }
+    if (unscaled) out.set(src.subarray(start, end), start);
+    else for (let i = start; i < end; i++) out[i] = src[i] * slope + inter;
     if (end < count) await yieldToEventLoop();
   }
   return out;

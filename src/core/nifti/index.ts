@@ -1,7 +1,7 @@
 // The front's NIfTI reader: .nii / .nii.gz / .hdr+.img, NIfTI-1 and -2, both byte orders, scaled first volume.
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
-import {outputBytesFor, toScaledFloat} from './datatypes.js';
+import {nativeVoxels, outputBytesFor, toScaledFloat, type NativeArray} from './datatypes.js';
 import {NiftiError} from './errors.js';
 import {bytesPerVoxel, HEADER_PROBE_BYTES, parseHeader, volumeVoxels, type NiftiHeader} from './header.js';
 import {memorySource, openSource, readRange, type Source} from './io.js';
@@ -15,6 +15,12 @@ export interface NiftiVolume {
   header: NiftiHeader;
   /** scaled values of the FIRST 3-D volume, x fastest */
   data: Float32Array | Float64Array;
+}
+
+/** Stored values (unscaled) in their own type, e.g. a uint8 label map as a Uint8Array. */
+export interface NiftiRawVolume {
+  header: NiftiHeader;
+  raw: NativeArray;
 }
 
 export interface ReadOptions {
@@ -60,20 +66,27 @@ export async function readNiftiHeader(file: string): Promise<NiftiHeader> {
 }
 
 export async function readNifti(file: string, opts: ReadOptions = {}): Promise<NiftiVolume> {
-  return readLocated(await locate(file), opts);
+  const {header, raw} = await readLocated(await locate(file), opts, false);
+  return {header, data: await toScaledFloat(raw, header.datatype, header.sclSlope, header.sclInter)};
+}
+
+/** The first volume's stored values without scaling or float conversion (cheaper for integer label maps). */
+export async function readNiftiRaw(file: string, opts: ReadOptions = {}): Promise<NiftiRawVolume> {
+  return readLocated(await locate(file), opts, true);
 }
 
 /** The same reading from bytes in memory (.nii or .nii.gz content); `name` is used in errors. */
 export async function readNiftiBytes(bytes: Uint8Array, name: string, opts: ReadOptions = {}): Promise<NiftiVolume> {
-  return readLocated(await locate(name, bytes), opts);
+  const {header, raw} = await readLocated(await locate(name, bytes), opts, false);
+  return {header, data: await toScaledFloat(raw, header.datatype, header.sclSlope, header.sclInter)};
 }
 
-async function readLocated({header, headerSource, imageSource}: Located, opts: ReadOptions): Promise<NiftiVolume> {
+async function readLocated({header, headerSource, imageSource}: Located, opts: ReadOptions, rawOnly: boolean): Promise<NiftiRawVolume> {
   const file = headerSource.file;
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   const count = volumeVoxels(header);
   const rawBytes = count * bytesPerVoxel(header);
-  const needed = rawBytes + count * outputBytesFor(header.datatype, header.sclSlope, header.sclInter);
+  const needed = rawBytes + (rawOnly ? 0 : count * outputBytesFor(header.datatype, header.sclSlope, header.sclInter));
   if (!(needed <= maxBytes)) {
     throw new NiftiError('too_large', file, `${header.shape.join('x')} ${header.datatype} would need ${formatBytes(needed)}, over the ${formatBytes(maxBytes)} limit`);
   }
@@ -85,9 +98,8 @@ async function readLocated({header, headerSource, imageSource}: Located, opts: R
       throw new NiftiError('truncated', file, `truncated: header declares ${start + series} bytes, ${imageSource.file === file ? 'file' : path.basename(imageSource.file)} has ${imageSource.size}`);
     }
   }
-  const raw = await readRange(imageSource, start, rawBytes);
-  const data = await toScaledFloat(raw, header.datatype, header.littleEndian, count, header.sclSlope, header.sclInter);
-  return {header, data};
+  const bytes = await readRange(imageSource, start, rawBytes);
+  return {header, raw: await nativeVoxels(bytes, header.datatype, header.littleEndian, count)};
 }
 
 export function formatBytes(n: number): string {

@@ -12,9 +12,11 @@ export interface SurfaceViewProps {
   width: number;
   height: number;
   caption: string;
+  /** Why there may be no mask. */
+  note?: string;
 }
 
-export function SurfaceView({mask, yaw, pitch, zoom, width, height, caption}: SurfaceViewProps) {
+export function SurfaceView({mask, yaw, pitch, zoom, width, height, caption, note}: SurfaceViewProps) {
   const c = useColour();
   const surface = useMemo(() => (mask ? extractSurface(mask) : null), [mask]);
   const rows = Math.max(1, height - 1);
@@ -32,7 +34,7 @@ export function SurfaceView({mask, yaw, pitch, zoom, width, height, caption}: Su
           </Text>
         ))
       ) : (
-        <Text dimColor>{mask ? 'the prediction is empty: no surface to draw' : 'no prediction for this case'}</Text>
+        <Text dimColor wrap="wrap">{mask ? 'the prediction is empty: no surface to draw' : note ?? 'no prediction for this case'}</Text>
       )}
     </Box>
   );

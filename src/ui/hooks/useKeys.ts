@@ -1,7 +1,7 @@
 // Named key bindings. One Ink input listener (KeyRouter) dispatches to the bindings registered during commit, so a
 // screen that just replaced another gets the very next key (Ink's own useInput re-subscribes in passive effects,
 // which can run late and hand keys to an unmounted screen).
-import React, {createContext, useCallback, useContext, useLayoutEffect, useRef} from 'react';
+import React, {createContext, useCallback, useContext, useLayoutEffect, useRef, useState} from 'react';
 import {useInput, useStdin, type Key} from 'ink';
 
 export type KeyHandler = () => void;
@@ -52,12 +52,58 @@ export function dispatchKey(registry: Registry, input: string, key: Key): void {
   }
 }
 
+const NO_KEY: Key = {
+  upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, pageDown: false, pageUp: false, home: false,
+  end: false, return: false, escape: false, ctrl: false, shift: false, tab: false, backspace: false, delete: false,
+  meta: false, super: false, hyper: false, capsLock: false, numLock: false,
+};
+
+/** One key per character of a chunk that arrived at once (fast typing, tmux send-keys, paste). */
+export function splitChunk(input: string): Array<[string, Key]> {
+  return [...input].map((ch): [string, Key] => {
+    if (ch === '\x7f' || ch === '\b') return ['', {...NO_KEY, backspace: true}];
+    if (ch === '\r' || ch === '\n') return ['', {...NO_KEY, return: true}];
+    if (ch === '\t') return ['', {...NO_KEY, tab: true}];
+    const code = ch.charCodeAt(0);
+    if (code >= 1 && code <= 26) return [String.fromCharCode(code + 96), {...NO_KEY, ctrl: true}];
+    return [ch, {...NO_KEY, shift: ch !== ch.toLowerCase()}];
+  });
+}
+
 const RouterContext = createContext<Registry | null>(null);
 
 export function KeyRouter({children}: {children: React.ReactNode}) {
   const registry = useRef<Registry>(new Map()).current;
   const {isRawModeSupported} = useStdin();
-  const onInput = useCallback((input: string, key: Key) => dispatchKey(registry, input, key), [registry]);
+  // Keys wait in one queue and go out one per React commit: a key that opens a prompt or changes the screen decides
+  // who gets the next one, so the next key waits until that change is committed. Ink hands a fast-typed or pasted
+  // chunk over as one input; it is split into single keys.
+  const queue = useRef<Array<[string, Key]>>([]).current;
+  const pumping = useRef(false);
+  const [turn, setTurn] = useState(0);
+  const pump = useCallback(() => {
+    const item = queue.shift();
+    if (!item) {
+      pumping.current = false;
+      return;
+    }
+    dispatchKey(registry, item[0], item[1]);
+    setTurn((t) => t + 1); // commits together with whatever the handler changed
+  }, [registry, queue]);
+  // The router's layout effect runs after its children's, so every registration is current here.
+  useLayoutEffect(() => {
+    if (pumping.current) setImmediate(pump);
+  }, [turn, pump]);
+  const onInput = useCallback(
+    (input: string, key: Key) => {
+      const split = input.length > 1 && !key.meta && !input.startsWith('\u001B');
+      queue.push(...(split ? splitChunk(input) : [[input, key] as [string, Key]]));
+      if (pumping.current) return;
+      pumping.current = true;
+      pump();
+    },
+    [queue, pump],
+  );
   useInput(onInput, {isActive: isRawModeSupported === true});
   return React.createElement(RouterContext.Provider, {value: registry}, children);
 }

@@ -138,11 +138,12 @@ function EvaluateView({core, runDir, start, data, back, initial}: ScreenProps & 
   } else if (view === 'slices') {
     const cv = caseView.value;
     const lines = cv.render(nav.axis, nav.index, {cols: columns, rows: area - 1, overlay: nav.overlay, colour});
-    const legend = cv.layers.length ? ` · ${nav.overlay ? cv.layers.join(' vs ') : 'overlay off'}` : '';
-    content = <SliceView caption={`${cv.name} · ${nav.axis} ${nav.index + 1}/${nav.count}${legend}`} lines={lines} width={columns} height={area} />;
+    const legend = cv.layers.length ? ` · ${nav.overlay ? cv.legend(colour) : 'overlay off'}` : '';
+    const note = cv.note ? ` · ${cv.note}` : '';
+    content = <SliceView caption={`${cv.name} · ${nav.axis} ${nav.index + 1}/${nav.count}${legend}${note}`} lines={lines} width={columns} height={area} />;
   } else {
     const cv = caseView.value;
-    content = <SurfaceView mask={cv.mask('prediction')} yaw={turn.yaw} pitch={turn.pitch} zoom={turn.zoom} width={columns} height={area} caption={`${cv.name} · predicted surface`} />;
+    content = <SurfaceView mask={cv.mask('prediction')} note={cv.note} yaw={turn.yaw} pitch={turn.pitch} zoom={turn.zoom} width={columns} height={area} caption={`${cv.name} · predicted surface`} />;
   }
   return (
     <Frame title={`evaluate · ${view}`} status={runDir} keys={viewKeys}>

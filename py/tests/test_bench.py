@@ -1,0 +1,172 @@
+"""The benchmark harness: ratio arithmetic, result records, merging, timing helpers, and a --smoke run end to end.
+
+Timings are never asserted: only that the harness produces well-formed results whose ratios match their numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from heartseg.bench import LINES, machine, results, runner, time_to_dice
+
+PY_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("ours,baseline,unit,expected", [
+    (100.0, 10.0, "patches/s", 10.0),     # rates: ours / baseline
+    (5.0, 10.0, "voxels/s", 0.5),
+    (2.0, 6.0, "s", 3.0),                 # durations: baseline / ours
+    (8.0, 2.0, "s", 0.25),
+    (None, 2.0, "s", None),
+    (2.0, None, "voxels/s", None),
+    (0.0, 2.0, "s", None),
+    (float("inf"), 2.0, "s", None),
+])
+def test_speed_ratio(ours, baseline, unit, expected):
+    got = results.speed_ratio(ours, baseline, unit)
+    assert got == (pytest.approx(expected) if expected is not None else None)
+
+
+@pytest.mark.parametrize("unit", ["", "ms", "patches"])
+def test_speed_ratio_bad_unit(unit):
+    with pytest.raises(ValueError, match="unit"):
+        results.speed_ratio(1.0, 2.0, unit)
+
+
+def test_result_record_is_well_formed_and_rounded():
+    r = results.result("train_step", 123456.789, 61728.39, "voxels/s", 3, 812.5, "a note", extra_field=1)
+    assert results.check(r) == []
+    assert r["ratio"] == 2.0 and r["ours"] == 123500.0 and r["extra_field"] == 1
+    assert list(r)[:8] == list(results.FIELDS)
+
+
+@pytest.mark.parametrize("change,problem", [
+    ({"ratio": 5.0}, "does not match"),
+    ({"ours": -1.0}, "non-negative"),
+    ({"repeats": -1}, "repeats"),
+    ({"unit": "ms"}, "unit"),
+    ({"note": "", "ours": None}, "note"),
+])
+def test_check_finds_problems(change, problem):
+    r = results.result("inference", 2.0, 4.0, "s", 2, None, "x")
+    r.update(change)
+    assert any(problem in p for p in results.check(r))
+
+
+def test_skipped_record():
+    r = results.skipped("inference", "s", "MONAI is not installed")
+    assert results.check(r) == [] and r["note"] == "skipped: MONAI is not installed" and r["ratio"] is None
+
+
+def test_merge_replaces_by_name_keeps_order_appends_new():
+    old = [{"name": "a", "v": 1}, {"name": "b", "v": 1}]
+    new = [{"name": "c", "v": 2}, {"name": "a", "v": 2}]
+    assert results.merge(old, new) == [{"name": "a", "v": 2}, {"name": "b", "v": 1}, {"name": "c", "v": 2}]
+
+
+def test_write_merges_with_the_earlier_file(tmp_path):
+    out = tmp_path / "bench" / "results.json"
+    results.write(out, {"cpu": "x"}, [results.result("analyze", 1.0, 2.0, "s", 1, None, "n")])
+    results.write(out, {"cpu": "y"}, [results.result("inference", 1.0, 3.0, "s", 1, None, "n")])
+    body = json.loads(out.read_text())
+    assert body["machine"] == {"cpu": "y"} and [r["name"] for r in body["results"]] == ["analyze", "inference"]
+    assert not list(out.parent.glob(".*.tmp"))
+
+
+def test_table_lists_every_line():
+    rows = [results.result("analyze", 1.0, 2.0, "s", 1, 10.0, "n"), results.skipped("inference", "s", "why")]
+    text = results.table(rows)
+    assert "2.00x" in text and "skipped: why" in text and text.splitlines()[0].startswith("line")
+
+
+@pytest.mark.parametrize("values,expected", [([3.0, 1.0, 2.0], 2.0), ([4.0, 1.0], 2.5), ([7.0], 7.0)])
+def test_median(values, expected):
+    assert runner.median(values) == expected
+
+
+def test_time_repeats_calls_warmup_plus_repeats():
+    calls = []
+    seconds = runner.time_repeats(lambda: calls.append(1), repeats=3, warmup=2)
+    assert len(calls) == 5 and len(seconds) == 3 and all(s >= 0 for s in seconds)
+    with pytest.raises(ValueError):
+        runner.time_repeats(lambda: None, repeats=0)
+
+
+def test_run_process_reports_exit_code_output_and_its_own_peak_rss():
+    code = "import sys; b = bytearray(64 * 1024 * 1024); print('hi'); sys.exit(3)"
+    r = runner.run_process([sys.executable, "-c", code])
+    assert r["code"] == 3 and r["stdout"].strip() == "hi" and not r["timed_out"]
+    assert r["peak_rss_mb"] is None or r["peak_rss_mb"] >= 64  # the child's 64 MB, not this process's figure
+    slow = runner.run_process([sys.executable, "-c", "import time; time.sleep(30)"], timeout=0.5)
+    assert slow["timed_out"] and slow["code"] is None
+
+
+def test_a_side_with_a_missing_piece_is_skipped_with_the_reason():
+    body = runner.run_side("no_such_line", "ours", {})
+    assert "a piece is missing" in body["skipped"] and "no_such_line" in body["skipped"]
+
+
+@pytest.mark.parametrize("name,amp,expected", [
+    ("NVIDIA H100 80GB HBM3", True, 989.0), ("NVIDIA H100 PCIe", True, 756.0), ("NVIDIA H100 80GB HBM3", False, 494.0),
+    ("NVIDIA A100-SXM4-40GB", True, 312.0), ("Some Future GPU", True, None),
+])
+def test_gpu_peak(name, amp, expected):
+    assert machine.gpu_peak_tflops(name, amp) == expected
+
+
+def test_machine_description():
+    info = machine.describe(with_gpus=False)
+    assert info["cores"] >= 1 and info["cpu"] and info["gpus"] == []
+
+
+def test_quick_time_to_dice_reuses_only_a_full_measurement():
+    full = results.result("time_to_dice", 100.0, 400.0, "s", 1, None, "demo", mode="full", measured="2026-01-01")
+    kept = time_to_dice._reuse({"previous": {"results": [full]}})
+    assert kept["ratio"] == 4.0 and kept["note"].startswith("from the full run of 2026-01-01")
+    smoke = dict(full, mode="smoke")
+    assert time_to_dice._reuse({"previous": {"results": [smoke]}})["skipped"]
+    assert time_to_dice._reuse({})["skipped"]
+
+
+def _engine(args, tmp_path, timeout=900):
+    env = {**os.environ, "PYTHONPATH": str(PY_ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "HEARTSEG_CACHE": str(tmp_path / "cache")}
+    return subprocess.run([sys.executable, "-m", "heartseg", "bench", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--lines", "bogus"], "unknown line 'bogus'"),
+    (["--skip", "train_step,nope"], "unknown line 'nope'"),
+    (["--data", "/no/such/folder"], "not a Decathlon-style dataset"),
+])
+def test_bench_command_bad_input(tmp_path, args, message):
+    done = _engine([*args, "--out", str(tmp_path / "r.json")], tmp_path)
+    assert done.returncode == 2 and message in done.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_smoke_run_writes_well_formed_results(tmp_path):
+    out = tmp_path / "bench" / "results.json"
+    done = _engine(["--smoke", "--gpu", "--out", str(out), "--work", str(tmp_path / "work"), "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    body = json.loads(out.read_text())
+    assert json.loads(done.stdout) == body
+    assert body["machine"]["cores"] >= 1 and body["machine"]["mode"] == "smoke"
+    names = [r["name"] for r in body["results"]]
+    assert all(n in names for n in LINES)
+    for r in body["results"]:
+        assert results.check(r) == [], (r["name"], results.check(r))
+        if r["name"].endswith("_cuda") or "_cuda_" in r["name"]:
+            assert r["ratio"] is not None or r["note"].startswith("skipped")
+    measured = [r for r in body["results"] if r["ratio"] is not None]
+    assert measured, "a smoke run on this machine measures at least one line"
+    for r in measured:
+        assert r["repeats"] >= 1 and r["ours"] > 0 and r["baseline"] > 0
+        assert r["ratio"] == pytest.approx(results.speed_ratio(r["ours"], r["baseline"], r["unit"]), rel=0.01)
