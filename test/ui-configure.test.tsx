@@ -115,3 +115,14 @@ describe('Configure', () => {
     for (const l of frame.split('\n')) expect([...l].length).toBeLessThanOrEqual(80);
   });
 });
+
+describe('Configure with keys typed faster than the screen redraws', () => {
+  it('a whole chunk of keys is applied in order, each to whoever is listening at that point', async () => {
+    const {lastFrame, stdin} = mount();
+    await until(lastFrame, (f) => f.includes('presets: demo'));
+    // One write: open the find prompt, type into it, jump, edit, erase three characters, type, accept.
+    stdin.write('/train.epochs\r\r\u007f\u007f\u007f7\r');
+    const frame = await until(lastFrame, (f) => /train\.epochs\s+7\b/.test(f) && f.includes('enter edit'), 10_000);
+    expect(frame).not.toContain('find field');
+  });
+});

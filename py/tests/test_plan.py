@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from heartseg import config as cfgmod
-from heartseg import planning as P
+from heartseg import planning
+from heartseg.planning import rules as P
 from heartseg.bench import cost
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -53,7 +54,7 @@ def test_plan_properties(fp_name, dev_name):
     # every chosen key carries a reason, and the partial config is a valid config
     for section, values in plan.config.items():
         for key in values:
-            assert plan.reasons.get(f"{section}.{key}") or key == "iters_per_epoch", f"{section}.{key} has no reason"
+            assert plan.reasons.get(f"{section}.{key}"), f"{section}.{key} has no reason"
     cfgmod.from_dict(cfgmod.merge(cfgmod.defaults(), plan.config))
     if dev.kind == "cpu":
         budget = P.DEFAULT_BUDGET_MINUTES["cpu"] * 60
@@ -187,11 +188,32 @@ def test_read_fingerprint_reorients_to_ras_zyx(tmp_path):
     # along x (L): in RAS (z, y, x) the shape is (10, 12, 14) and the spacing (1, 2, 3)
     affine = np.array([[0, 0, -3, 0], [0, 2, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], float)
     _write_dataset(tmp_path / "d", affine)
-    fp = P.read_fingerprint(tmp_path / "d", cache_dir=str(tmp_path / "cache"))
+    fp = planning.read_fingerprint(tmp_path / "d", cache_dir=str(tmp_path / "cache"))
     assert fp.shapes == [[10, 12, 14]] * 3
     assert fp.spacings == [pytest.approx([1.0, 2.0, 3.0])] * 3
     assert fp.label_fractions[1] == pytest.approx(64 / (10 * 12 * 14))
     assert 80 < fp.intensity["p50"] < 120 and fp.intensity["p0.5"] < fp.intensity["p99.5"]
+
+
+def test_fingerprint_uses_the_cache_metadata_of_unchanged_files_only(tmp_path):
+    from heartseg.config import DataConfig
+    from heartseg.data import prepare
+    from heartseg.data.discover import discover
+    from heartseg.planning import fingerprint
+
+    affine = np.diag([1.0, 1.0, 2.0, 1.0])
+    _write_dataset(tmp_path / "d", affine)
+    prepare(DataConfig(root=str(tmp_path / "d"), cache_dir=str(tmp_path / "cache")))
+    cases = discover(tmp_path / "d")[0].cases
+    metas = fingerprint._cached_metas(cases, str(tmp_path / "cache"))
+    assert sorted(metas) == ["c0", "c1", "c2"]
+    assert metas["c0"].label_volumes["1"]["voxels"] == 64
+    fp = planning.read_fingerprint(tmp_path / "d", cache_dir=str(tmp_path / "cache"))
+    assert fp.label_fractions[1] == pytest.approx(64 / (10 * 12 * 14))
+    # a file rewritten after caching no longer matches its entry
+    lab = np.zeros((10, 12, 14), np.uint8)
+    nib.save(nib.Nifti1Image(lab, affine), tmp_path / "d" / "labelsTr" / "c1.nii.gz")
+    assert sorted(fingerprint._cached_metas(cases, str(tmp_path / "cache"))) == ["c0", "c2"]
 
 
 def test_plan_command_json_and_bad_input(tmp_path):
@@ -212,7 +234,7 @@ def test_plan_command_json_and_bad_input(tmp_path):
 
 @pytest.mark.skipif(not (SHARED / "data" / "la2018").is_dir(), reason="../shared/data/la2018 is absent")
 def test_la2018_fingerprint():
-    fp = P.read_fingerprint(SHARED / "data" / "la2018")
+    fp = planning.read_fingerprint(SHARED / "data" / "la2018")
     assert len(fp.shapes) == 20 and all(s[0] == 88 for s in fp.shapes)
     assert P.target_spacing(fp)[0] == pytest.approx([0.625] * 3)
     assert 0.04 < fp.label_fractions[1] < 0.19

@@ -135,3 +135,26 @@ def test_init_refuses_an_untrusted_checkpoint(finished, tmp_path):
                     cwd=tmp_path)
     assert result.returncode == 2 and "arbitrary code" in result.stderr
     assert not (tmp_path / "r").exists() and not (tmp_path / "HEARTSEG_PICKLE_EXECUTED").exists()
+
+
+def test_bad_input_reaches_the_front_as_events_on_fd3(finished, tmp_path):
+    import subprocess
+    import sys
+
+    from test_train_helpers import PY_ROOT
+
+    cfg = write_config(tmp_path / "bad.json", cfgmod.merge(finished["cfg_dict"], {"data": {"root": str(tmp_path)}}))
+    read_fd, write_fd = os.pipe()
+    env = dict(os.environ, PYTHONPATH=str(PY_ROOT), HEARTSEG_EVENT_FD="3", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "heartseg", "train", "--config", str(cfg), "--run",
+                           str(tmp_path / "run")], env=env, cwd=PY_ROOT, capture_output=True, text=True, timeout=120,
+                          pass_fds=(write_fd,), preexec_fn=lambda: os.dup2(write_fd, 3))
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        records = [json.loads(line) for line in f.read().splitlines()]
+    assert proc.returncode == 2 and not (tmp_path / "run").exists()
+    for record in records:
+        validate_record(record)
+    errors = [r for r in records if r["type"] == "error"]
+    assert errors and all(r["kind"] == "bad_input" for r in errors)
+    assert records[-1]["type"] == "run_end" and records[-1]["exit_code"] == 2

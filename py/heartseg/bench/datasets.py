@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
@@ -54,9 +53,3 @@ def real_or_synthetic(settings: dict, cases: int, shape=LA2018_LIKE["shape"],
     path = synthetic(settings, cases, shape, spacing)
     return path, f"synthetic {cases} cases of {'x'.join(map(str, shape))}"
 
-
-def thread_env(threads: int | None) -> dict[str, str]:
-    env = dict(os.environ)
-    if threads:
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-    return env

@@ -124,6 +124,7 @@ def run(ctx: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(results.skipped("inference_cuda", UNIT, "no CUDA device visible to torch"))
         else:
             g = {**s, "device": "cuda", "features": CUDA_FEATURES, "warmup": 1,
+                 "volume": s["volume"] if ctx["mode"] == "smoke" else VOLUME,
                  "repeats": 2 if ctx["mode"] == "smoke" else 5}
             out.append(_measure("inference_cuda", g, f"CUDA with AMP on both sides, volume "
                                 f"{'x'.join(map(str, g['volume']))}, default model, same windows as the CPU line"))

@@ -11,7 +11,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from heartseg.errors import EXIT_FAILED, BadInput
+from heartseg.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput
 
 
 def add_arguments(p) -> None:
@@ -41,6 +41,7 @@ def run(args) -> int:
     except BadInput as e:
         for p in e.problems:
             events.emit(ev.Error(message=p.message, file=p.file, hint=p.hint, kind="bad_input"))
+        events.emit(ev.RunEnd(status="failed", reason="bad input", exit_code=EXIT_BAD_INPUT))
         raise
     except Exception as e:  # noqa: BLE001 - report it as an event too, then the usual one line + traceback
         kind = "out_of_memory" if isinstance(e, torch.cuda.OutOfMemoryError) or isinstance(e, MemoryError) else (

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -18,6 +20,8 @@ import numpy as np
 from heartseg.errors import Problem
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
+HEADER_READ = 1024
+"""Bytes read for a header-only look: a NIfTI-2 header is 540 bytes, plus the extension flag."""
 
 
 def strip_nifti_suffix(name: str) -> str | None:
@@ -85,6 +89,52 @@ def read_bytes(path: Path) -> tuple[bytes | None, Problem | None]:
         return None, Problem(f"cannot read file ({e.strerror or e})", str(path))
 
 
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"
+
+
+def check_header(where: str, raw: bytes, data_bytes: int | None = None) -> tuple[Any, Problem | None]:
+    """The checks a header alone allows, before any voxel is decoded: (nibabel header, None) or (None, Problem).
+
+    With data_bytes (the uncompressed file length) it also refuses a header that describes more voxel data than
+    the file holds, so a damaged or hostile header never makes us allocate what it claims (terabytes).
+    """
+    if not raw:
+        return None, Problem("file is empty (0 bytes)", where, "copy it again")
+    klass = _nifti_class(raw)
+    if klass is None:
+        hint = "a header-only .hdr/.img pair is not supported" if raw[344:348] in (b"ni1\x00",) else None
+        return None, Problem("not a NIfTI file (no single-file NIfTI-1/2 header magic)", where, hint)
+    size = 348 if klass is nib.Nifti1Image else 540
+    if len(raw) < size:
+        return None, Problem(f"truncated NIfTI header ({len(raw)} of {size} bytes)", where)
+    header = klass.header_class(raw[:size], check=False)
+    dim = [int(v) for v in header["dim"]]
+    if not 1 <= dim[0] <= 7:
+        return None, Problem(f"header dim[0] (the number of dimensions) is {dim[0]}; expected 1 to 7", where)
+    shape = dim[1:1 + dim[0]]
+    for i, v in enumerate(shape, 1):
+        if v < 1:
+            return None, Problem(f"header dimension dim[{i}] is {v}; every dimension must be at least 1", where)
+    try:
+        dtype = header.get_data_dtype()
+    except (KeyError, ValueError, TypeError):
+        return None, Problem(f"unsupported datatype code {int(header['datatype'])}", where,
+                             "heartseg reads integer and floating-point NIfTI images")
+    if data_bytes is not None:
+        need = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for any header
+        have = max(0, data_bytes - max(int(header.get_data_offset()), size + 4))
+        if need > have:
+            return None, Problem(f"the header describes {'x'.join(map(str, shape))} {dtype.name} voxels ({_size(need)}) "
+                                 f"but the file holds only {_size(have)} of image data", where,
+                                 "the file is truncated or its header is damaged")
+    return header, None
+
+
 def decode(path: Path, raw: bytes) -> tuple[Volume | None, Problem | None]:
     """Decode NIfTI bytes (gzipped or not) into a Volume; a Problem says what is wrong otherwise."""
     where = str(path)
@@ -97,12 +147,12 @@ def decode(path: Path, raw: bytes) -> tuple[Volume | None, Problem | None]:
                                  "the file was cut off while copying or downloading; copy it again")
         except (OSError, zlib.error) as e:
             return None, Problem(f"corrupt gzip data ({e})", where, "copy the file again")
-    elif path.name.endswith(".gz"):
+    elif raw and path.name.endswith(".gz"):
         return None, Problem("not a gzip file although the name ends in .gz", where)
+    _, problem = check_header(where, raw, len(raw))
+    if problem:
+        return None, problem
     klass = _nifti_class(raw)
-    if klass is None:
-        hint = "a header-only .hdr/.img pair is not supported" if raw[344:348] in (b"ni1\x00",) else None
-        return None, Problem("not a NIfTI file (no single-file NIfTI-1/2 header)", where, hint)
     try:
         img = klass.from_bytes(raw)
         data = np.asanyarray(img.dataobj)
@@ -131,10 +181,27 @@ def read_volume(path: Path) -> tuple[Volume | None, Problem | None]:
 
 def read_header(path: Path) -> tuple[tuple[tuple[int, ...], np.ndarray] | None, Problem | None]:
     """(shape, affine) from the header alone: cheap, used for the median spacing before decoding anything."""
+    where = str(path)
     try:
-        img = nib.load(str(path))
-        return (tuple(int(s) for s in img.shape), np.asarray(img.affine, dtype=np.float64)), None
+        with open(path, "rb") as f:
+            head = f.read(HEADER_READ)
+        if head[:2] == b"\x1f\x8b":
+            with gzip.open(path, "rb") as g:
+                head = g.read(HEADER_READ)
+        elif path.name.endswith(".gz") and head:
+            return None, Problem("not a gzip file although the name ends in .gz", where)
     except FileNotFoundError:
-        return None, Problem("file not found", str(path))
-    except Exception as e:  # noqa: BLE001
-        return None, Problem(f"cannot read NIfTI header ({str(e).splitlines()[0] if str(e) else type(e).__name__})", str(path))
+        return None, Problem("file not found", where)
+    except IsADirectoryError:
+        return None, Problem("is a folder, expected a NIfTI file", where)
+    except EOFError:
+        return None, Problem("truncated gzip file (compressed data ends early)", where,
+                             "the file was cut off while copying or downloading; copy it again")
+    except (gzip.BadGzipFile, zlib.error) as e:
+        return None, Problem(f"corrupt gzip data ({e})", where, "copy the file again")
+    except OSError as e:
+        return None, Problem(f"cannot read file ({e.strerror or e})", where)
+    header, problem = check_header(where, head)
+    if problem:
+        return None, problem
+    return (tuple(int(s) for s in header.get_data_shape()), np.asarray(header.get_best_affine(), dtype=np.float64)), None

@@ -52,7 +52,7 @@ export function Configure({core, go, back, root}: ScreenProps & {root?: string})
   const presetList = presets.status === 'done' ? presets.value : [];
   const errorCount = Object.keys(form.errors).length;
   const nextPreset = () => {
-    if (!presetList.length) return setNote(presets.status === 'error' ? `presets: ${presets.error}` : 'no presets found');
+    if (!presetList.length) return setNote(presets.status === 'error' ? `presets: ${presets.error}` : presets.status === 'loading' ? 'presets are still loading' : 'no presets found');
     const i = presetList.findIndex((p) => p.name === form.preset);
     const p = presetList[(i + 1) % presetList.length];
     dispatch({type: 'preset', name: p.name, config: p.config, defaults: core.defaultConfig()});

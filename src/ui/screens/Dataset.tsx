@@ -74,7 +74,7 @@ function DatasetView({core, go, back, root}: ScreenProps & {root: string}) {
   const histRows = Math.max(4, Math.min(7, Math.floor(body / 3)));
   const tableRows = Math.max(2, body - headLines.length - problemLines.length - histRows - 2);
   const first = Math.max(0, Math.min(selected - Math.floor(tableRows / 2), cases.length - tableRows));
-  const nameW = Math.max(8, leftW - 31);
+  const nameW = Math.max(8, leftW - 32);
   const sliceRows = body - headLines.length - problemLines.length - (report.problems.length > problemLines.length ? 1 : 0);
   let slice: React.ReactNode;
   if (view.status === 'loading') slice = <Text dimColor>reading {current?.name ?? ''}…</Text>;
@@ -102,11 +102,11 @@ function DatasetView({core, go, back, root}: ScreenProps & {root: string}) {
       <Box height={panel}>
         <Box flexDirection="column" width={leftW}>
           <Text bold wrap="truncate">
-            {fit(' case', nameW)} {fit('shape', 10)} {fit('mm', 11)} {fit('label mL', 8, 'right')}
+            {fit(' case', nameW)} {fit('shape', 10)} {fit('mm', 13)} {fit('mL', 6, 'right')}
           </Text>
           {cases.slice(first, first + tableRows).map((cs, i) => (
             <Text key={cs.name} wrap="truncate" inverse={first + i === selected}>
-              {first + i === selected ? '›' : ' '}{fit(cs.name, nameW - 1)} {fit(cs.shape.join('x'), 10)} {fit(spacingText(cs.spacing), 11)} {fit(fmtNum(cs.labelMl, 1), 8, 'right')}
+              {first + i === selected ? '›' : ' '}{fit(cs.name, nameW - 1)} {fit(cs.shape.join('x'), 10)} {fit(spacingText(cs.spacing), 13)} {fit(fmtNum(cs.labelMl, 1), 6, 'right')}
             </Text>
           ))}
           <Box flexGrow={1} />

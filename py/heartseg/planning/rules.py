@@ -1,10 +1,10 @@
-"""Automatic planning: a dataset's fingerprint and a device in, a partial config with one reason per choice out.
+"""Planning rules: a dataset's fingerprint and a device in, a partial config with one reason per choice out.
 
 The rules follow nnU-Net's reasoning, made general rather than fitted to one dataset: resample to the median
 spacing (keeping more out-of-plane resolution when the data are anisotropic); make the patch cover as much of the
 median case as the device allows, divisible by 2^depth; pool until the bottleneck is about 4 voxels across;
 bound GPU memory with the U-Net's activation count (heartseg.bench.cost) and CPU time with its FLOP count, and on
-a CPU buy time with a coarser spacing before a thinner network. Entry point: plan_for(root, device, budget).
+a CPU buy time with a coarser spacing before a thinner network. Pure: no files, no torch.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heartseg.bench import cost
-from heartseg.bench.machine import CPU_GFLOPS_PER_CORE, gpu_peak_tflops
 
 ANISOTROPY = 3.0
 """Spacing ratio (coarsest / finest axis) above which a dataset is treated as anisotropic."""
@@ -146,31 +145,35 @@ def _windows(shape: list[float], patch: list[int]) -> int:
     return math.prod(max(1, math.ceil((s - p) / (p / 2.0)) + 1) for s, p in zip(shape, patch))
 
 
-def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = None) -> Plan:
-    """The rules, on a fingerprint and a device description (pure: no files, no torch)."""
-    if not fp.spacings or len(fp.spacings) != len(fp.shapes):
-        raise ValueError("fingerprint needs one spacing and one shape per case")
-    budget = float(budget_minutes or DEFAULT_BUDGET_MINUTES[device.kind]) * 60.0
-    if budget <= 0:
-        raise ValueError(f"budget must be positive, got {budget_minutes} minutes")
-    base_spacing, spacing_reason = target_spacing(fp)
+@dataclass
+class _Geometry:
+    base: int
+    factor: float
+    spacing: list[float]
+    shape: list[float]
+    patch: list[int]
+    depth: int
+    coverage: float
+
+
+def _choose_geometry(fp: Fingerprint, device: Device, budget: float, batch: int) -> _Geometry:
+    """The finest spacing and widest network whose patch covers MIN_COVERAGE of the median case within memory
+    (and, on a CPU, MIN_ITERATIONS steps within the budget); else the candidate with the largest coverage."""
     gpu = device.kind == "cuda"
-    amp = gpu
     memory_limit = device.memory_gb * 1024**3 * (0.85 if gpu else 0.5)
     per_step = budget * TRAIN_SHARE / MIN_ITERATIONS
-    batch = 2
+    base_spacing, _ = target_spacing(fp)
 
     def fits_with(base: int):
         def fits(patch: list[int], depth: int) -> bool:
             feats = features_for(base, depth)
-            if cost.training_memory_bytes(feats, patch, batch, amp=amp) > memory_limit:
+            if cost.training_memory_bytes(feats, patch, batch, amp=gpu) > memory_limit:
                 return False
             return gpu or step_seconds(feats, patch, batch, device) <= per_step
         return fits
 
-    widths = (32, 16) if gpu else (16, 8)
-    chosen = None
-    for base in widths:  # a thinner network only when no spacing gives a patch covering enough of a case
+    best = None
+    for base in (32, 16) if gpu else (16, 8):  # a thinner network only when no spacing gives enough coverage
         for factor in SPACING_FACTORS:
             spacing = coarsen(base_spacing, factor)
             shape = median_shape(fp, spacing)
@@ -178,53 +181,68 @@ def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = No
             if found is None:
                 continue
             coverage = min(1.0, math.prod(p / s for p, s in zip(found[0], shape)))
-            if chosen is None or coverage > chosen[6] or coverage >= MIN_COVERAGE:
-                chosen = (base, factor, spacing, shape, found[0], found[1], coverage)
+            candidate = _Geometry(base, factor, spacing, shape, found[0], found[1], coverage)
             if coverage >= MIN_COVERAGE:
-                break
-        if chosen is not None and chosen[6] >= MIN_COVERAGE:
-            break
-    if chosen is None:
+                return candidate
+            if best is None or coverage > best.coverage:
+                best = candidate
+    if best is None:
         raise ValueError(f"no patch of at least 16 voxels per axis fits {device.memory_gb:.1f} GB on {device.name}")
-    base, factor, spacing, shape, patch, depth, coverage = chosen
-    feats = features_for(base, depth)
+    return best
+
+
+def _gpu_batch(fp: Fingerprint, g: _Geometry, feats: list[int], memory_limit: float) -> int:
+    """When the patch holds a whole median case, grow the batch while memory allows, up to 5 % of the data."""
+    total = sum(math.prod(sh) * math.prod(sp) for sh, sp in zip(fp.shapes, fp.spacings)) / math.prod(g.spacing)
+    by_data = int(0.05 * total / math.prod(g.patch))
+    batch = 2
+    while batch < min(16, by_data) and cost.training_memory_bytes(feats, g.patch, batch + 1, amp=True) <= memory_limit:
+        batch += 1
+    return batch
+
+
+def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = None) -> Plan:
+    """The rules, on a fingerprint and a device description (pure: no files, no torch)."""
+    if not fp.spacings or len(fp.spacings) != len(fp.shapes):
+        raise ValueError("fingerprint needs one spacing and one shape per case")
+    budget = float(budget_minutes or DEFAULT_BUDGET_MINUTES[device.kind]) * 60.0
+    if budget <= 0:
+        raise ValueError(f"budget must be positive, got {budget_minutes} minutes")
+    gpu = device.kind == "cuda"
+    g = _choose_geometry(fp, device, budget, batch=2)
+    feats = features_for(g.base, g.depth)
     reasons: dict[str, str] = {}
-    if factor > 1:
-        spacing_reason += (f"; coarsened x{factor:g} so that a patch covering {MIN_COVERAGE:.0%} of a case fits "
-                           + (f"in {memory_limit / 1024**3:.0f} GB of GPU memory" if gpu else
-                              f"{MIN_ITERATIONS} steps into {budget / 60:.0f} min on {device.cores} CPU cores"))
-    reasons["data.spacing"] = spacing_reason
-    reasons["data.patch"] = (f"covers {coverage:.0%} of the median case ({' x '.join(f'{s:.0f}' for s in shape)} voxels), "
-                             f"divisible by 2^{depth}; " + ("largest that fits GPU memory" if gpu else
-                             f"largest whose step (~{step_seconds(feats, patch, batch, device):.1f} s) allows "
-                             f"{MIN_ITERATIONS} steps in the budget"))
-    if gpu and coverage >= 1.0:
-        total_voxels = sum(math.prod(sh) * math.prod(sp) for sh, sp in zip(fp.shapes, fp.spacings)) / math.prod(spacing)
-        by_data = int(0.05 * total_voxels / math.prod(patch))
-        fits_memory = batch
-        while cost.training_memory_bytes(feats, patch, fits_memory + 1, amp=amp) <= memory_limit and fits_memory < 16:
-            fits_memory += 1
-        batch = max(2, min(by_data, fits_memory))
-        reasons["data.batch"] = (f"{batch}: the patch holds a whole median case, so batch grows while memory allows "
-                                 "and a step sees at most 5 % of the dataset's voxels")
-    else:
-        reasons["data.batch"] = "2: BatchNorm needs more than one sample; a larger patch helps more than a larger batch"
-    est_step = step_seconds(feats, patch, batch, device)
-    memory = cost.training_memory_bytes(feats, patch, batch, amp=amp)
+    why = target_spacing(fp)[1]
+    if g.factor > 1:
+        why += (f"; coarsened x{g.factor:g} so that a patch covering {MIN_COVERAGE:.0%} of a case fits "
+                + ("in GPU memory" if gpu else f"{MIN_ITERATIONS} steps into {budget / 60:.0f} min on "
+                   f"{device.cores} CPU cores"))
+    reasons["data.spacing"] = why
+    batch = _gpu_batch(fp, g, feats, device.memory_gb * 1024**3 * 0.85) if gpu and g.coverage >= 1.0 else 2
+    est_step = step_seconds(feats, g.patch, batch, device)
+    reasons["data.patch"] = (f"covers {g.coverage:.0%} of the median case ({' x '.join(f'{s:.0f}' for s in g.shape)} "
+                             f"voxels), divisible by 2^{g.depth}; " + ("largest that fits GPU memory" if gpu else
+                             f"largest whose step (~{est_step:.1f} s) allows {MIN_ITERATIONS} steps in the budget"))
+    reasons["data.batch"] = (f"{batch}: the patch holds a whole median case, so the batch grows while memory allows "
+                             "and a step sees at most 5 % of the dataset's voxels" if batch > 2 else
+                             "2: BatchNorm needs more than one sample; a larger patch helps more than a larger batch")
+    memory = cost.training_memory_bytes(feats, g.patch, batch, amp=gpu)
     reasons["model.features"] = (f"{len(feats)} levels: pooling stops before the bottleneck is under "
-                                 f"{MIN_BOTTLENECK} voxels (patch min {min(patch)}); width {base}"
+                                 f"{MIN_BOTTLENECK} voxels (patch min {min(g.patch)}); width {g.base}"
                                  + (" (full width on a GPU)" if gpu else " (thinner nets on a CPU buy iterations)")
                                  + f"; ~{memory / 1024**3:.1f} GB per step")
     iterations = max(1, min(MAX_ITERATIONS, int(budget * TRAIN_SHARE / est_step)))
     iters_per_epoch = 250 if gpu else max(25, int(round(iterations / 20.0 / 5.0)) * 5)
     epochs = max(1, int(math.ceil(iterations / iters_per_epoch)))
     val_cases = max(1, round(len(fp.shapes) * fp.val_fraction))
-    val_seconds = val_cases * _windows(shape, patch) * cost.forward_flops(feats, patch) / device.flops
+    val_seconds = val_cases * _windows(g.shape, g.patch) * cost.forward_flops(feats, g.patch) / device.flops
     val_every = max(1, int(math.ceil(val_seconds * epochs / (VAL_SHARE * budget))))
     reasons["train.epochs"] = (f"{epochs} x {iters_per_epoch} = {epochs * iters_per_epoch} steps of ~{est_step:.2g} s: "
                                f"{TRAIN_SHARE:.0%} of a {budget / 60:.0f}-min budget"
                                + ("" if iterations >= MIN_ITERATIONS else f" (under the {MIN_ITERATIONS} steps a U-Net "
                                   "usually needs; give a larger --budget-minutes)"))
+    reasons["train.iters_per_epoch"] = ("250, nnU-Net's epoch" if gpu else
+                                        f"{iters_per_epoch}: about 20 epochs, so validation follows the progress")
     reasons["train.val_every"] = (f"validation (~{val_seconds:.2g} s each, {val_cases} cases) every {val_every} "
                                   f"epoch(s) keeps it under {VAL_SHARE:.0%} of the budget")
     reasons["train.device"] = f"{device.kind}: {device.name}"
@@ -239,144 +257,15 @@ def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = No
                                         "the patches are centred on foreground" if share == 0.5 else
                                         "labels are not rare; a third of patches centred on foreground (nnU-Net)"))
     config = {
-        "data": {"spacing": [round(s, 4) for s in spacing], "patch": patch, "batch": batch,
+        "data": {"spacing": [round(s, 4) for s in g.spacing], "patch": g.patch, "batch": batch,
                  "normalization": normalization, "foreground_share": share},
         "model": {"features": feats},
         "train": {"epochs": epochs, "iters_per_epoch": iters_per_epoch, "val_every": val_every,
-                  "device": device.kind, "amp": amp},
+                  "device": device.kind, "amp": gpu},
     }
     estimates = {"step_seconds": round(est_step, 3), "memory_gb": round(memory / 1024**3, 2),
                  "train_minutes": round(epochs * iters_per_epoch * est_step / 60.0, 1),
-                 "validation_seconds": round(val_seconds, 1), "coverage": round(coverage, 3),
-                 "forward_gflop_per_patch": round(cost.forward_flops(feats, patch) / 1e9, 2),
+                 "validation_seconds": round(val_seconds, 1), "coverage": round(g.coverage, 3),
+                 "forward_gflop_per_patch": round(cost.forward_flops(feats, g.patch) / 1e9, 2),
                  "parameters": cost.parameters(feats)}
     return Plan(config, reasons, estimates)
-
-
-# ---- reading a dataset and a device -------------------------------------------------------------------------
-
-LIGHT_READ_CASES = 8
-"""Cases decoded for intensities and label sizes when the cache has none (evenly spread over the dataset)."""
-
-
-def _cached_metas(cases, cache_dir: str | None) -> dict[str, Any]:
-    """CaseMeta of each case whose cache entry matches its files' content (any spacing), keyed by case name."""
-    from heartseg.data import cache
-    from heartseg.data.io import file_hash
-
-    cases_dir = cache.cache_root(cache_dir) / "cases"
-    if not cases_dir.is_dir():
-        return {}
-    found = {}
-    for case in cases:
-        prefix = cache.entry_name(case.name, "")
-        for entry in sorted(cases_dir.glob(prefix + "*")):
-            meta = cache.read_meta(entry)
-            if meta is None or len(entry.name) - len(prefix) != 20:
-                continue
-            paths = [*case.images, *([case.label] if case.label else [])]
-            try:
-                if all(meta.digests.get(str(p)) == file_hash(p) for p in paths):
-                    found[case.name] = meta
-                    break
-            except OSError:
-                break
-    return found
-
-
-def read_fingerprint(root, cache_dir: str | None = None, val_fraction: float = 0.2) -> Fingerprint:
-    """Spacings and shapes from every header; label sizes from the cache's metadata when all cases are cached,
-    else from a light read of a few cases, which also gives the foreground intensity percentiles."""
-    import numpy as np
-
-    from heartseg.data import load_dataset
-    from heartseg.data.io import read_header, read_volume
-    from heartseg.data.preprocess import oriented_spacing
-    from heartseg.errors import BadInput, Problem
-
-    dataset = load_dataset(root, require_labels=False)
-    cases = sorted(dataset.cases, key=lambda c: c.name)
-    spacings, shapes, problems = [], [], []
-    for case in cases:
-        header, problem = read_header(case.images[0])
-        if problem:
-            problems.append(problem)
-            continue
-        shape, affine = header
-        ornt = nib_orientation(affine)
-        oriented = [0, 0, 0]
-        for stored_axis, (ras_axis, _) in enumerate(ornt):
-            oriented[int(ras_axis)] = int(shape[stored_axis])
-        spacings.append(oriented_spacing(affine))
-        shapes.append(oriented[::-1])
-    if problems:
-        raise BadInput(problems)
-    if not cases:
-        raise BadInput(Problem("no cases found", str(root)))
-    metas = _cached_metas(cases, cache_dir)
-    fractions: dict[int, list[float]] = {}
-    if metas and len(metas) == len(cases):
-        for meta in metas.values():
-            total = float(np.prod(meta.oriented_shape))
-            for value, vol in meta.label_volumes.items():
-                fractions.setdefault(int(value), []).append(vol["voxels"] / total)
-    picks = [cases[i] for i in sorted({round(k * (len(cases) - 1) / max(LIGHT_READ_CASES - 1, 1))
-                                       for k in range(min(LIGHT_READ_CASES, len(cases)))})]
-    samples = []
-    for case in picks:
-        image, problem = read_volume(case.images[0])
-        if problem:
-            raise BadInput(problem)
-        data = np.asarray(image.data, dtype=np.float32)
-        mask = None
-        if case.label is not None:
-            label, problem = read_volume(case.label)
-            if problem:
-                raise BadInput(problem)
-            values = np.rint(np.asarray(label.data)).astype(np.int64)
-            mask = values > 0
-            if not metas or len(metas) != len(cases):
-                counts = np.bincount(values.ravel().clip(0, 255))
-                for value in range(1, len(counts)):
-                    if value in dataset.labels or counts[value]:
-                        fractions.setdefault(value, []).append(counts[value] / values.size)
-        fg = data[mask] if mask is not None and mask.any() else data.ravel()
-        samples.append(fg[:: max(1, fg.size // 100_000)])
-    pooled = np.concatenate(samples) if samples else np.zeros(1, dtype=np.float32)
-    intensity = {f"p{q:g}": round(float(np.percentile(pooled, q)), 4) for q in (0.5, 50, 99.5)}
-    modality = " ".join(dataset.modality.values()) or "MRI"
-    return Fingerprint(spacings, shapes, modality, intensity,
-                       {k: _median(v) for k, v in sorted(fractions.items())}, val_fraction)
-
-
-def nib_orientation(affine):
-    from nibabel import orientations
-
-    return orientations.io_orientation(affine)
-
-
-def detect_device(requested: str = "auto") -> Device:
-    """The device a plan is made for: CUDA memory measured with mem_get_info, else CPU cores and RAM."""
-    from heartseg.bench import machine
-    from heartseg.errors import BadInput
-
-    if requested not in ("auto", "cpu", "cuda"):
-        raise BadInput(f"--device: got {requested!r}, expected auto, cpu or cuda")
-    import torch
-
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise BadInput("--device cuda: torch sees no CUDA device", hint=f"torch {torch.__version__}; use --device cpu")
-    if requested != "cpu" and torch.cuda.is_available():
-        free, _ = torch.cuda.mem_get_info(0)
-        name = torch.cuda.get_device_name(0)
-        peak = machine.gpu_peak_tflops(name) or 100.0
-        return Device("cuda", name, machine.cpu_cores(), free / 1024**3, peak * 1e12 * GPU_MFU)
-    cores = machine.cpu_cores()
-    return Device("cpu", machine.cpu_model(), cores, machine.ram_gb() or 4.0, cores * CPU_GFLOPS_PER_CORE * 1e9)
-
-
-def plan_for(root, device: str = "auto", budget_minutes: float | None = None,
-             cache_dir: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
-    """What `train` calls when given no preset or config: (partial config, reason per dotted key)."""
-    plan = make_plan(read_fingerprint(root, cache_dir), detect_device(device), budget_minutes)
-    return plan.config, plan.reasons
