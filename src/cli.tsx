@@ -24,7 +24,10 @@ const COMMANDS: Record<string, {summary: string; load: Loader}> = {
   info: {summary: 'NIfTI header summary', load: async () => (await import('./commands/info.js')).infoCommand},
   analyze: {summary: 'dataset statistics and slices (no Python)', load: async () => (await import('./commands/analyze.js')).analyzeCommand},
   plan: {summary: 'propose a config for a dataset and device', load: async () => (await import('./commands/passthrough.js')).plan},
-  bench: {summary: 'speed and accuracy benchmarks', load: async () => (await import('./commands/passthrough.js')).bench},
+  bench: {summary: 'speed and accuracy benchmarks', load: async () => {
+    const m = await import('./commands/bench.js');
+    return {name: 'bench', summary: 'speed and accuracy benchmarks', help: m.BENCH_HELP, run: (argv, ctx) => m.runBench(argv, ctx)};
+  }},
   doctor: {summary: 'check Python, torch, CUDA, TensorBoard, set-up', load: async () => (await import('./commands/doctor.js')).doctor},
   setup: {summary: "create or update the engine's Python environment", load: async () => (await import('./commands/setup.js')).setup},
 };

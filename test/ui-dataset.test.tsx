@@ -73,3 +73,22 @@ describe('Dataset', () => {
     await until(lastFrame, (f) => /data\.root\s+\/data\/la/.test(f));
   });
 });
+
+describe('NO_COLOR', () => {
+  const saved = process.env.NO_COLOR;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.NO_COLOR;
+    else process.env.NO_COLOR = saved;
+  });
+
+  it.each([
+    ['1', 'colour=false'],
+    ['', 'colour=true'], // an empty NO_COLOR does not count (no-color.org)
+    [undefined, 'colour=true'],
+  ])('NO_COLOR=%j draws slices with %s', async (value, expected) => {
+    if (value === undefined) delete process.env.NO_COLOR;
+    else process.env.NO_COLOR = value;
+    const app = render(<App core={new FakeCore()} size={{columns: 120, rows: 30}} initialRoute={{screen: 'dataset', root: '/data/la'}} />);
+    await until(app.lastFrame, (f) => f.includes(expected));
+  });
+});

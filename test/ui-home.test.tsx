@@ -2,6 +2,7 @@
 import React from 'react';
 import {afterEach, describe, expect, it} from 'vitest';
 import {cleanup, render} from 'ink-testing-library';
+import {keyNames, splitChunk} from '../src/ui/hooks/useKeys.js';
 import {App} from '../src/ui/root.js';
 import {FakeCore, runInfo} from './ui-fake-core.js';
 import {KEY, press, until} from './ui-keys.js';
@@ -69,5 +70,12 @@ describe('Home', () => {
     app.rerender(<App core={core} size={{columns: 120, rows: 40}} colour={false} />);
     const frame = await until(app.lastFrame, (f) => f.split('\n').length > 30);
     expect(frame.split('\n').length).toBeLessThanOrEqual(39);
+  });
+});
+
+describe('key names', () => {
+  it('splits a chunk typed at once into single keys', () => {
+    const keys = splitChunk('a/\r\u007f\tZ\u0003');
+    expect(keys.map(([input, key]) => keyNames(input, key))).toEqual([['a'], ['/'], ['enter'], ['backspace'], ['tab'], ['Z'], ['ctrl+c']]);
   });
 });

@@ -136,7 +136,7 @@ def test_trailing_singleton_axis_is_3d(tmp_path):
 
 
 @pytest.mark.parametrize("raw, fragment", [
-    (b"", "not a NIfTI file"),
+    (b"", "file is empty"),
     (b"\x1f\x8b\x08\x00garbage", "gzip"),
     (b"x" * 400, "not a NIfTI file"),
 ])

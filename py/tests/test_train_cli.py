@@ -137,7 +137,7 @@ def test_init_refuses_an_untrusted_checkpoint(finished, tmp_path):
     assert not (tmp_path / "r").exists() and not (tmp_path / "HEARTSEG_PICKLE_EXECUTED").exists()
 
 
-def test_bad_input_reaches_the_front_as_events_on_fd3(finished, tmp_path):
+def test_bad_input_reaches_the_front_as_events_on_the_event_fd(finished, tmp_path):
     import subprocess
     import sys
 
@@ -145,10 +145,11 @@ def test_bad_input_reaches_the_front_as_events_on_fd3(finished, tmp_path):
 
     cfg = write_config(tmp_path / "bad.json", cfgmod.merge(finished["cfg_dict"], {"data": {"root": str(tmp_path)}}))
     read_fd, write_fd = os.pipe()
-    env = dict(os.environ, PYTHONPATH=str(PY_ROOT), HEARTSEG_EVENT_FD="3", OMP_NUM_THREADS="1")
+    # the front uses fd 3; any number works since the engine reads it from HEARTSEG_EVENT_FD
+    env = dict(os.environ, PYTHONPATH=str(PY_ROOT), HEARTSEG_EVENT_FD=str(write_fd), OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-m", "heartseg", "train", "--config", str(cfg), "--run",
                            str(tmp_path / "run")], env=env, cwd=PY_ROOT, capture_output=True, text=True, timeout=120,
-                          pass_fds=(write_fd,), preexec_fn=lambda: os.dup2(write_fd, 3))
+                          pass_fds=(write_fd,))
     os.close(write_fd)
     with os.fdopen(read_fd) as f:
         records = [json.loads(line) for line in f.read().splitlines()]

@@ -87,3 +87,15 @@ def test_non_finite_loss_skips_the_update(restore_torch_globals):
 def test_unpack_accepts_dicts_and_pairs(batch):
     image, label = unpack(batch)
     assert image.dtype == torch.float32 and label.dtype == torch.int64 and tuple(label.shape) == (1, 4, 4, 4)
+
+
+@pytest.mark.parametrize("optimizer,schedule", [("adamw", "cosine"), ("sgd", "step")])
+def test_switches_train_on_cpu(optimizer, schedule, restore_torch_globals):
+    cfg = cfgmod.from_dict({"model": {"features": [2, 4]}, "optim": {"optimizer": optimizer, "schedule": schedule},
+                            "train": {"device": "cpu", "channels_last": True, "amp": True, "loss": "dice"}})
+    trainer = Trainer(cfg, in_channels=1, out_channels=3)
+    trainer.start()
+    assert trainer.amp_dtype is None and not trainer.scaler.is_enabled()  # CPU always runs fp32
+    image = torch.randn(2, 1, 8, 8, 8)
+    losses = [trainer.train_step(image, (image[:, 0] > 0).long() + (image[:, 0] > 1).long()) for _ in range(3)]
+    assert all(math.isfinite(v) for v in losses) and trainer.global_step == 3

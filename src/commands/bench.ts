@@ -142,7 +142,7 @@ async function measureSide(label: string, file: string, args: string[], repeats:
   const runs: ProcessRun[] = [];
   for (let i = 0; i < repeats; i++) runs.push(await timeProcess(file, args, env, cwd));
   const bad = runs.find(r => r.code !== 0);
-  if (bad) return {skipped: `${label} analyze failed on a repeat (exit ${bad.code})`};
+  if (bad) return {skipped: `${label} analyze failed on a repeat (exit ${bad.code}): ${(bad.stderr.trim().split('\n').at(-1) ?? '').slice(0, 200)}`};
   const peaks = runs.map(r => r.peakMb).filter((v): v is number => v !== null);
   return {values: runs.map(r => r.seconds), peak: peaks.length ? Math.max(...peaks) : null, cases: caseCount(first.stdout)};
 }

@@ -58,8 +58,7 @@ async function run(argv: string[], ctx: Context): Promise<number> {
   if (p.globals.json) {
     ctx.stdout.write(JSON.stringify({status: 'completed', data, run_dir: runDir, report, val_dice: dice, seconds: Math.round(seconds)}) + '\n');
   } else {
-    say(`demo done in ${fmtDuration(seconds)}: validation Dice ${dice === null ? '-' : dice.toFixed(4)}`);
-    say(`report: ${report} (summary.json, metrics.csv, figures/*.png)`);
+    say(`demo done in ${fmtDuration(seconds)}: validation Dice ${dice === null ? '-' : dice.toFixed(4)}; report in ${report}`);
     say(`next: heartseg runs · heartseg board ${path.relative(ctx.cwd, runDir) || runDir} · heartseg inspect ${path.join(runDir, 'checkpoints', 'best.pt')}`);
   }
   return 0;

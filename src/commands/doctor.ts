@@ -41,7 +41,6 @@ async function run(argv: string[], ctx: Context): Promise<number> {
     report.python = null;
     problems.push(e.message);
   }
-  if (!setup.exists && (report.python as {source?: string} | null)?.source !== 'env') problems.push('`heartseg setup` has not been run');
   report.problems = problems;
   report.ok = problems.length === 0;
   if (p.globals.json) return ctx.stdout.write(JSON.stringify(report) + '\n'), problems.length ? 1 : 0;
@@ -55,7 +54,7 @@ async function run(argv: string[], ctx: Context): Promise<number> {
     for (const d of engine.devices) w(`  cuda:${d.index}`, `${d.name}, ${(d.total_memory_mb / 1024).toFixed(1)} GiB, sm ${d.capability}${d.bf16 ? ', bf16' : ''}`);
     w('tensorboard', engine.packages.tensorboard ?? 'missing');
     w('packages', Object.entries(engine.packages).filter(([k]) => !['torch', 'tensorboard'].includes(k))
-      .map(([k, v]) => `${k} ${v ?? 'MISSING'}`).join(', '));
+      .map(([k, v]) => `${k} ${v ?? 'not installed'}`).join(', '));
   }
   w('setup', setup.exists ? `${setup.venv} (${setup.upToDate ? 'up to date' : 'requirements changed or not stamped: run heartseg setup'})` : `${setup.venv} not created`);
   w('via', String(report.via ?? '-') + (report.pythonia_fallback ? ` (pythonia failed: ${report.pythonia_fallback})` : ''));

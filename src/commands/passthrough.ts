@@ -1,4 +1,4 @@
-// Engine commands whose flags the engine defines (bench, plan): arguments go through unchanged.
+// Engine commands whose flags the engine defines (plan): arguments go through unchanged.
 import {type CommandSpec, type Context, GLOBAL_OPTIONS, helpText, python, runEngine, type Parsed} from './common.js';
 import {askProcess} from '../core/pythonia.js';
 import path from 'node:path';
@@ -41,9 +41,6 @@ function passthrough(name: string, summary: string, about: string, example: stri
   };
 }
 
-export const bench = passthrough('bench', 'measure speed and accuracy (writes bench/results.json)',
-  'Run the benchmark harness: speed and memory of the engine against a baseline measured in the same run.',
-  'heartseg bench');
 export const plan = passthrough('plan', 'propose spacing, patch, batch and network for a dataset',
   'Propose a config for a dataset and device (spacing, patch, batch, network width, iterations), with reasons.',
   'heartseg plan ../data/Task02_Heart --device cuda --json');

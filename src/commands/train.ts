@@ -21,7 +21,7 @@ export const help = helpText({
     ...configFlagHelp(),
   ],
   examples: [
-    'heartseg train ../data/Task02_Heart --preset cpu --epochs 50',
+    'heartseg train ../data/Task02_Heart --epochs 50 --patch 64,128,128',
     'heartseg train data/la --patch 64,128,128 --features 32,64,128,256 --ci',
     'heartseg train --resume runs/la-20250101-120000 --epochs 200',
   ],

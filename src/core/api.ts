@@ -30,6 +30,7 @@ export interface RunInfo {
   /** Last change, ms since the epoch. */
   updated: number | null;
   dataRoot: string | null;
+  /** Checkpoint files, absolute paths. */
   checkpoints: string[];
   hasEval: boolean;
 }

@@ -351,6 +351,12 @@ function writeDataset(root: string, cases: Made[] | {name: string; image: Buffer
   writeFileSync(path.join(root, 'dataset.json'), JSON.stringify(meta, null, 1));
 }
 
+/** A valid dataset of the source pairs, cases named PREFIX0, PREFIX1, ...; returns its root. */
+export function writeGoodDataset(root: string, s: Sources, prefix = 'case_'): string {
+  writeDataset(root, s.pairs.map((p, i) => ({name: `${prefix}${i}`, image: p.image.gz(), label: p.label.gz()})), s.labels);
+  return root;
+}
+
 /**
  * Write the corpus under `dir`. `unreadable`: whether a chmod-000 file can be made to fail here (not as root
  * without a way to drop the override); otherwise that input is left out and the reason is added to `skipped`.
@@ -385,8 +391,7 @@ export function writeCorpus(dir: string, s: Sources, opts: {unreadable: boolean}
   writeDataset(malformedRoot, good, s.labels);
   const jsonFile = path.join(malformedRoot, 'dataset.json');
   writeFileSync(jsonFile, readFileSync(jsonFile, 'utf8').slice(0, 80));
-  const oddDataset = path.join(dir, 'data sets ü', 'Vorhof 心房 é');
-  writeDataset(oddDataset, s.pairs.map((p, i) => ({name: `case ü ${i}`, image: p.image.gz(), label: p.label.gz()})), s.labels);
+  const oddDataset = writeGoodDataset(path.join(dir, 'data sets ü', 'Vorhof 心房 é'), s, 'case ü ');
   return {
     sources: s, inputs: bad.map(b => b.input), dataset, single,
     malformed: {dataset: malformedRoot, what: 'dataset.json cut after 80 characters', problem: /json|expecting|unexpected end|malformed|parse/i},

@@ -1,6 +1,8 @@
 // Checking a command's output for "one clear message naming the file and the problem".
 
 const CORPUS_NAME = /bad_\w+\.nii(?:\.gz)?/g;
+/** Corpus file and folder names, which spell out the problem they hold. */
+const OWN_NAMES = /bad_\w+\.nii(?:\.gz)?|only-\w+/g;
 
 /**
  * True when, right after some mention of one of `refs` (a path as printed), the text up to the end of the line
@@ -20,7 +22,8 @@ export function namesProblem(output: string, refs: string[], problem: RegExp): b
           break;
         }
       }
-      if (problem.test(rest.slice(0, end))) return true;
+      // The file's own name ("bad_unreadable", "bad_nan_voxels") must not count as saying the problem.
+      if (problem.test(rest.slice(0, end).replace(OWN_NAMES, 'FILE'))) return true;
     }
   }
   return false;

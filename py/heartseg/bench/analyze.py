@@ -51,7 +51,8 @@ def measure(argv: list[str], repeats: int, timeout: float | None = None) -> dict
     runs = [runner.run_process(argv, env=env, timeout=timeout) for _ in range(repeats)]
     bad = [r for r in runs if r["code"] != 0]
     if bad:
-        return {"skipped": f"analyze failed on a repeat (exit {bad[0]['code']})"}
+        tail = (bad[0]["stderr"].strip().splitlines() or ["no output"])[-1]
+        return {"skipped": f"analyze failed on a repeat (exit {bad[0]['code']}): {tail[:200]}"}
     peaks = [r["peak_rss_mb"] for r in runs if r["peak_rss_mb"] is not None]
     return {"values": [r["seconds"] for r in runs], "peak_rss_mb": max(peaks) if peaks else None,
             "cases": _cases(first["stdout"])}

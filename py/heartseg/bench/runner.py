@@ -59,36 +59,37 @@ def peak_rss_mb() -> float:
     return rusage_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def poll_exit(proc: subprocess.Popen) -> tuple[int, float | None] | None:
-    """(exit code, that child's own peak RSS in MB) once it has exited, else None; never blocks.
-
-    os.wait4 reports the rusage of exactly that child (POSIX); elsewhere the peak is None.
-    """
-    if proc.returncode is not None:
-        return proc.returncode, None
-    if not hasattr(os, "wait4"):
-        code = proc.poll()
-        return None if code is None else (code, None)
-    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-    if pid != proc.pid:
-        return None
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, rusage_mb(usage.ru_maxrss)
+def process_hwm_mb(pid: int) -> float | None:
+    """Peak resident memory so far of a running process (VmHWM in /proc); None where /proc is absent."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:
+        pass
+    return None
 
 
 def wait_exit(proc: subprocess.Popen, timeout: float | None = None) -> tuple[int | None, float | None, bool]:
-    """Wait for the child: (exit code or None when killed at the timeout, peak RSS MB, timed out)."""
+    """Wait for the child: (exit code or None when killed at the timeout, peak RSS MB, timed out).
+
+    The peak is VmHWM sampled while the child runs: ru_maxrss is no use here, because Linux carries the parent's
+    high-water mark into a forked child across exec, so every child would look as large as this process.
+    """
     deadline = None if timeout is None else time.perf_counter() + timeout
+    peak: float | None = None
     while True:
-        done = poll_exit(proc)
-        if done is not None:
-            return done[0], done[1], False
+        sample = process_hwm_mb(proc.pid)
+        if sample is not None:
+            peak = max(peak or 0.0, sample)
+        if proc.poll() is not None:
+            return proc.returncode, peak, False
         if deadline is not None and time.perf_counter() > deadline:
             proc.kill()
-            while (done := poll_exit(proc)) is None:
-                time.sleep(0.01)
-            return None, done[1], True
-        time.sleep(0.005)
+            proc.wait()
+            return None, peak, True
+        time.sleep(0.01)
 
 
 def run_process(argv: list[str], *, cwd: str | Path | None = None, env: dict[str, str] | None = None,
@@ -129,7 +130,7 @@ def run_side(line: str, side: str, settings: dict[str, Any], timeout: float | No
     for text in reversed(res["stdout"].splitlines()):
         if text.startswith(CHILD_MARK):
             body = json.loads(text[len(CHILD_MARK):])
-            if res["peak_rss_mb"] is not None:  # wait4's figure covers the whole child, to its last byte
+            if body.get("peak_rss_mb") is None:  # the child's own reading, taken last, is the better one
                 body["peak_rss_mb"] = res["peak_rss_mb"]
             return body
     tail = (res["stderr"].strip().splitlines() or ["no output"])[-1]

@@ -53,7 +53,7 @@ def _demo_config(root: Path, mode: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
-def ours(ctx: dict[str, Any], mode: dict[str, Any], root: Path, work: Path) -> dict[str, Any]:
+def _train_ours(mode: dict[str, Any], root: Path, work: Path) -> dict[str, Any]:
     """Launch the engine's train and watch its events; {'values': [seconds]} or why it did not get there."""
     cfg = _demo_config(root, mode)
     run_dir = work / f"ttd-run-{os.getpid()}-{int(time.time())}"
@@ -64,11 +64,14 @@ def ours(ctx: dict[str, Any], mode: dict[str, Any], root: Path, work: Path) -> d
     launched = time.time()
     with open(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(argv, env=runner.engine_env(), stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        best, reached, status, seen = None, None, None, 0
+        best, reached, status, seen, peak = None, None, None, 0, None
         events = run_dir / "events.jsonl"
         while True:
-            done = runner.poll_exit(proc)
-            lines = events.read_text(encoding="utf-8").splitlines() if events.is_file() else []
+            sample = runner.process_hwm_mb(proc.pid)
+            peak = max(peak or 0.0, sample) if sample is not None else peak
+            exited = proc.poll() is not None
+            # the last piece is empty or a line still being written: read it next time
+            lines = (events.read_text(encoding="utf-8") if events.is_file() else "").split("\n")[:-1]
             for line in lines[seen:]:
                 e = json.loads(line)
                 if e.get("type") == "epoch_end" and e.get("val_dice") is not None:
@@ -78,13 +81,13 @@ def ours(ctx: dict[str, Any], mode: dict[str, Any], root: Path, work: Path) -> d
                 elif e.get("type") == "run_end":
                     status = e.get("status")
             seen = len(lines)
-            if reached is not None or done is not None or time.time() - launched > mode["cap_s"]:
+            if reached is not None or exited or time.time() - launched > mode["cap_s"]:
                 break
             time.sleep(0.2)
-        if done is None:
+        if not exited:
             proc.send_signal(signal.SIGINT)  # the engine finishes the step, checkpoints and exits 130
-            done = runner.wait_exit(proc, timeout=120)
-    peak = done[1]
+            _, last_peak, _ = runner.wait_exit(proc, timeout=120)
+            peak = max(peak or 0.0, last_peak or 0.0) or None
     tail = (log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines() or ["no output"])[-1]
     for p in (cfg_path, log_path):
         p.unlink(missing_ok=True)
@@ -166,7 +169,7 @@ def run(ctx: dict[str, Any]) -> list[dict[str, Any]]:
         return [results.skipped(NAME, UNIT, f"cannot set up the demo ({type(e).__name__}: {e})")]
     work = datasets.work_dir(ctx) / "scratch"
     work.mkdir(parents=True, exist_ok=True)
-    mine = ours(ctx, mode, root, work)
+    mine = _train_ours(mode, root, work)
     s = {**ctx, "root": str(root), "target": mode["target"], "cap_s": mode["cap_s"], "patch": cfg["data"]["patch"],
          "batch": cfg["data"]["batch"], "features": cfg["model"]["features"],
          "iters_per_epoch": cfg["train"]["iters_per_epoch"], "launched": time.time()}

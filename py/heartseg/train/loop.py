@@ -141,7 +141,8 @@ class Trainer:
         loss = self.loss_fn(logits, label)
         self.scaler.scale(loss).backward()
         value = float(loss.detach())
-        if not math.isfinite(value) and not self.scaler.is_enabled():
+        bad = distributed.any_rank(not math.isfinite(value), self.device)  # every rank must take the same decision
+        if bad and not self.scaler.is_enabled():
             self._skipped_steps += 1  # fp32: a non-finite loss would poison the weights; skip this update
             self.optimizer.zero_grad(set_to_none=True)
         else:
@@ -159,13 +160,14 @@ class Trainer:
         return validate(self.model, prepared, names, self.cfg, self.out_channels, self.device, keep_sample)
 
     # --- epoch_end -----------------------------------------------------------------------------------------------
-    def epoch_end(self, epoch: int, val: ValResult | None) -> bool:
+    def epoch_end(self, epoch: int, val: ValResult | None, val_seconds: float = 0.0) -> bool:
         """Events, TensorBoard, checkpoints; returns True when early stopping says stop."""
         t = self.cfg.train
         steps = max(1.0, float(self.progress["steps"]))
         loss_sum, voxels = distributed.reduce_floats([self.progress["loss_sum"], self.progress["voxels"]], self.device)
         train_loss = loss_sum / (steps * self.info.world_size)
-        seconds = float(self.progress["seconds"])
+        train_seconds = float(self.progress["seconds"])
+        seconds = train_seconds + val_seconds  # the whole epoch, so the ETA includes validation
         is_best = False
         if val is not None:
             if self.best["dice"] is None or val.dice > self.best["dice"]:
@@ -177,7 +179,7 @@ class Trainer:
         memory = snapshot(self.device)
         done_seconds = [h["seconds"] for h in self.history] + [seconds]
         eta = float(np.mean(done_seconds)) * (t.epochs - epoch)
-        vps = voxels / seconds if seconds > 0 else None
+        vps = voxels / train_seconds if train_seconds > 0 else None
         record = {"epoch": epoch, "train_loss": train_loss, "lr": lr, "seconds": round(seconds, 3),
                   "val_loss": val.loss if val else None, "val_dice": val.dice if val else None,
                   "voxels_per_s": vps}
@@ -270,11 +272,13 @@ class Trainer:
                 self.events.emit(ev.Warning(message=f"{self._skipped_steps} step(s) skipped: non-finite loss",
                                             hint="lower optim.lr or check the data"))
                 self._skipped_steps = 0
-            val = None
+            val, val_seconds = None, 0.0
             if epoch % t.val_every == 0 or epoch == t.epochs:
                 want_image = self.tb is not None and (epoch % max(1, t.tb_image_every) == 0 or epoch == t.epochs)
+                tick = time.perf_counter()
                 val = self.validate(prepared, val_names, keep_sample=want_image)
-            if self.epoch_end(epoch, val):
+                val_seconds = time.perf_counter() - tick
+            if self.epoch_end(epoch, val, val_seconds):
                 return Outcome("completed", "early_stopping", 0, self.epoch, self.best["dice"])
             if stop_after_epoch is not None and self.epoch >= stop_after_epoch and self.epoch < t.epochs:
                 return Outcome("interrupted", "stop_after_epoch", 130, self.epoch, self.best["dice"])

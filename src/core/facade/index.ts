@@ -2,7 +2,7 @@
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type {Board, CheckpointDetails, Core, DoctorStatus, EngineRun, Preset, RunDetail, Scalars} from '../api.js';
+import type {Board, CheckpointDetails, Core, DoctorStatus, EngineRun, Preset, RunDetail, RunInfo, Scalars} from '../api.js';
 import {analyzeDataset} from '../analyze/index.js';
 import {configSchema, defaultConfig, validateConfig} from '../config.js';
 import {listPresets, loadPreset, presetDir} from '../config-flags.js';
@@ -48,7 +48,7 @@ class EventQueue implements AsyncIterable<EngineEvent> {
 }
 
 /** Events of an engine process; a death without run_end adds an error event with its last stderr line. */
-function fromEngine(engine: Engine, runDir: string, after: () => void): EngineRun {
+export function fromEngine(engine: Engine, runDir: string, after: () => void): EngineRun {
   const queue = new EventQueue();
   engine.on('event', (e) => queue.push(e));
   const done = engine.done.then((r) => {
@@ -79,6 +79,11 @@ interface InspectJson {
   kind: string;
   epoch: number | null;
   metrics: Record<string, unknown> | null;
+}
+
+/** runs.ts lists checkpoint file names; the UI passes them on to inspect/evaluate, so they become paths. */
+function withCheckpointPaths(info: RunInfo): RunInfo {
+  return {...info, checkpoints: info.checkpoints.map((c) => path.resolve(info.dir, 'checkpoints', c))};
 }
 
 /** How long a stopped engine gets to checkpoint before it is killed when the UI quits. */
@@ -148,10 +153,11 @@ export function createCore(opts: CoreOptions): Core {
       }
     },
 
-    listRuns: async () => listRuns(runsDir),
+    listRuns: async () => listRuns(runsDir).map(withCheckpointPaths),
 
     async readRun(dir: string): Promise<RunDetail> {
-      const info = runInfo(dir);
+      const found = runInfo(dir);
+      const info = found && withCheckpointPaths(found);
       if (!info) throw new Error(`${dir}: not a run folder (no events.jsonl, config.json or TensorBoard logs)`);
       let scalars: Scalars | null = null;
       if (info.status === 'tensorboard') {

@@ -87,8 +87,11 @@ export function KeyRouter({children}: {children: React.ReactNode}) {
       pumping.current = false;
       return;
     }
-    dispatchKey(registry, item[0], item[1]);
-    setTurn((t) => t + 1); // commits together with whatever the handler changed
+    try {
+      dispatchKey(registry, item[0], item[1]);
+    } finally {
+      setTurn((t) => t + 1); // commits together with whatever the handler changed
+    }
   }, [registry, queue]);
   // The router's layout effect runs after its children's, so every registration is current here.
   useLayoutEffect(() => {

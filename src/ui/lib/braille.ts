@@ -36,10 +36,12 @@ export function valueRange(series: PlotSeries[], fixed?: {min?: number; max?: nu
   }
   if (fixed?.min !== undefined) min = fixed.min;
   if (fixed?.max !== undefined) max = fixed.max;
-  if (!Number.isFinite(min) || !Number.isFinite(max)) return {min: 0, max: 1};
+  if (!Number.isFinite(min) || !Number.isFinite(max)) return {min: fixed?.min ?? 0, max: fixed?.max ?? 1};
   if (max - min < 1e-12) {
+    // Flat: widen around the value, but never past a fixed bound (a learning rate of 0 stays the bottom).
     const pad = Math.abs(max) * 0.05 || 0.5;
-    return {min: min - pad, max: max + pad};
+    const lo = fixed?.min ?? min - pad;
+    return {min: lo, max: fixed?.max ?? Math.max(max + pad, lo + 2 * pad)};
   }
   return {min, max};
 }

@@ -143,7 +143,11 @@ function EvaluateView({core, runDir, start, data, back, initial}: ScreenProps & 
     content = <SliceView caption={`${cv.name} · ${nav.axis} ${nav.index + 1}/${nav.count}${legend}${note}`} lines={lines} width={columns} height={area} />;
   } else {
     const cv = caseView.value;
-    content = <SurfaceView mask={cv.mask('prediction')} note={cv.note} yaw={turn.yaw} pitch={turn.pitch} zoom={turn.zoom} width={columns} height={area} caption={`${cv.name} · predicted surface`} />;
+    // Without a saved prediction the reference surface is better than nothing, and the caption says which it is.
+    const predicted = cv.mask('prediction');
+    const mask = predicted ?? cv.mask('reference');
+    const what = predicted ? 'predicted surface' : mask ? `reference surface · ${cv.note ?? 'no prediction'}` : 'surface';
+    content = <SurfaceView mask={mask} note={cv.note} yaw={turn.yaw} pitch={turn.pitch} zoom={turn.zoom} width={columns} height={area} caption={`${cv.name} · ${what}`} />;
   }
   return (
     <Frame title={`evaluate · ${view}`} status={runDir} keys={viewKeys}>

@@ -8,16 +8,27 @@ import {fmtInt, fmtNum} from '../state/format.js';
 import {replayTrain} from '../state/trainReducer.js';
 import {useColour} from '../theme.js';
 
+const baseName = (p: string) => p.split(/[\\/]/).pop() ?? p;
+
+interface Chart {
+  title: string;
+  series: ChartSeries[];
+  xStart: number;
+  min?: number;
+  max?: number;
+}
+
 const PALETTE = ['cyan', 'magenta', 'green', 'yellow', 'blue', 'red'];
 
 /** Scalars as chart series aligned on their steps; tags grouped by their prefix ("Loss/Train" -> "Loss"). */
-export function scalarCharts(scalars: Scalars): Array<{title: string; series: ChartSeries[]; xStart: number}> {
+export function scalarCharts(scalars: Scalars): Chart[] {
   const groups = new Map<string, string[]>();
   for (const tag of Object.keys(scalars).sort()) {
     const group = tag.includes('/') ? tag.slice(0, tag.indexOf('/')) : tag;
     groups.set(group, [...(groups.get(group) ?? []), tag]);
   }
-  return [...groups].map(([title, tags]) => {
+  // Groups with more curves (Loss/Train + Loss/Val) first: they are what people look for.
+  return [...groups].sort((a, b) => b[1].length - a[1].length).map(([title, tags]) => {
     const steps = [...new Set(tags.flatMap((t) => scalars[t].map(([s]) => s)))].sort((a, b) => a - b);
     const series = tags.map((tag, i) => {
       const byStep = new Map(scalars[tag]);
@@ -39,7 +50,7 @@ export function RunDetailView({detail, inspected, width, height}: RunDetailViewP
   const {info} = detail;
   const train = replayTrain(detail.events);
   const evaluation = replayEval(detail.events);
-  const charts: Array<{title: string; series: ChartSeries[]; xStart: number}> = [];
+  const charts: Chart[] = [];
   if (train.history.length > 0) {
     const h = train.history;
     charts.push({
@@ -50,7 +61,7 @@ export function RunDetailView({detail, inspected, width, height}: RunDetailViewP
         {name: 'val', values: h.map((r) => r.valLoss), colour: 'magenta'},
       ],
     });
-    if (h.some((r) => r.valDice !== null)) charts.push({title: 'val Dice', xStart: h[0].epoch, series: [{name: 'Dice', values: h.map((r) => r.valDice), colour: 'green'}]});
+    if (h.some((r) => r.valDice !== null)) charts.push({title: 'val Dice', xStart: h[0].epoch, min: 0, max: 1, series: [{name: 'Dice', values: h.map((r) => r.valDice), colour: 'green'}]});
   } else if (detail.scalars) {
     charts.push(...scalarCharts(detail.scalars));
   }
@@ -61,7 +72,7 @@ export function RunDetailView({detail, inspected, width, height}: RunDetailViewP
     : [];
   const inspectLines = inspected
     ? [
-        `${inspected.path.split(/[\\/]/).pop()}: ${inspected.parameters != null ? `${fmtInt(inspected.parameters)} parameters` : 'parameters unknown'}`,
+        `${baseName(inspected.path)}: ${inspected.parameters != null ? `${fmtInt(inspected.parameters)} parameters` : 'parameters unknown'}`,
         [
           inspected.features ? `features ${inspected.features.join(',')}` : '',
           inspected.epoch != null ? `epoch ${inspected.epoch}` : '',
@@ -82,7 +93,7 @@ export function RunDetailView({detail, inspected, width, height}: RunDetailViewP
         {info.status === 'tensorboard' ? `TensorBoard log · ${points} steps · ${Object.keys(detail.scalars ?? {}).sort().join(', ')}` : `epoch ${info.epoch ?? '-'}/${info.epochs ?? '-'} · best Dice ${fmtNum(info.bestDice)}${info.dataRoot ? ` · ${info.dataRoot}` : ''}`}
       </Text>
       {shownCharts.map((ch) => (
-        <LineChart key={ch.title} title={ch.title} series={ch.series} width={width} height={chartRows} xStart={ch.xStart} />
+        <LineChart key={ch.title} title={ch.title} series={ch.series} width={width} height={chartRows} xStart={ch.xStart} min={ch.min} max={ch.max} />
       ))}
       {charts.length === 0 ? <Text dimColor>no curves recorded yet</Text> : null}
       {summaryLines.map((l) => (
@@ -94,7 +105,7 @@ export function RunDetailView({detail, inspected, width, height}: RunDetailViewP
       {info.checkpoints.slice(0, 3).map((p) => (
         <Text key={p} wrap="truncate" dimColor>
           {'  '}
-          {p}
+          {baseName(p)}
         </Text>
       ))}
       {inspectLines.slice(0, 6).map((l, i) => (

@@ -132,9 +132,9 @@ function TrainView({core, launch, replace, back, initial}: ScreenProps & {launch
             {name: 'val', values: valLoss, colour: 'magenta'},
           ]}
         />
-        <LineChart title="val Dice" width={columns - half} height={chartRows} xStart={firstEpoch} series={[{name: 'Dice', values: valDice, colour: 'green'}]} />
+        <LineChart title="val Dice" width={columns - half} height={chartRows} xStart={firstEpoch} min={0} max={1} series={[{name: 'Dice', values: valDice, colour: 'green'}]} />
       </Box>
-      <LineChart title="lr" width={columns} height={1} xStart={firstEpoch} digits={6} series={[{name: 'lr', values: lr, colour: 'yellow'}]} />
+      <LineChart title="lr" width={columns} height={1} xStart={firstEpoch} digits={6} min={0} series={[{name: 'lr', values: lr, colour: 'yellow'}]} />
       {note ? <Text color={c('yellow')} wrap="truncate">{note}</Text> : null}
       {board ? <Text wrap="truncate">TensorBoard: <Text color={c('cyan')}>{board.url}</Text></Text> : null}
       <LogView messages={state.messages} height={logRows - (note ? 1 : 0) - (board ? 1 : 0)} width={columns} />
