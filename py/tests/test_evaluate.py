@@ -75,6 +75,12 @@ def test_evaluate_writes_metrics_summary_and_figures(dataset, capsys):
     assert names == {f"{case}_slices.png", f"{case}_surface.png", "metrics_boxplot.png", "curves.png"}
     for png in figures.glob("*.png"):
         assert not_blank(png), png.name
+    import nibabel as nib
+
+    saved = nib.load(str(run / "eval" / "predictions" / f"{case}.nii.gz"))
+    source = nib.load(str(dataset / "data" / "labelsTr" / f"{case}.nii.gz"))
+    assert saved.shape == source.shape and np.allclose(saved.affine, source.affine)
+    assert set(np.unique(np.asarray(saved.dataobj))) <= {0, 1}
     records = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     for r in records:
         ev.validate_record(r)

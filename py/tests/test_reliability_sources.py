@@ -10,7 +10,7 @@ import pytest
 ENGINE = Path(__file__).resolve().parents[1] / "heartseg"
 
 SHELL = [
-    (re.compile(r"shell\s*=\s*(?!False\b)"), "shell=... (a command line parsed by /bin/sh)"),
+    (re.compile(r"shell\s*=(?!\s*False\b)"), "shell=... (a command line parsed by /bin/sh)"),
     (re.compile(r"\bos\.(system|popen)\s*\("), "os.system/os.popen (run a string through the shell)"),
     (re.compile(r"\bsubprocess\.(getoutput|getstatusoutput)\s*\("), "subprocess.getoutput (shell)"),
     (re.compile(r"\bpty\.spawn\s*\(|\bos\.exec\w*p\w*\s*\(\s*['\"](ba|z|)sh\b"), "a shell started by hand"),
@@ -48,6 +48,7 @@ def test_nothing_listens_on_all_interfaces():
     ("subprocess.run(cmd, shell=True)", True),
     ("subprocess.run(cmd, shell = flag)", True),
     ("subprocess.run([sys.executable, '-m', 'x'], shell=False)", False),
+    ("subprocess.run(args, shell = False)", False),
     ("os.system('rm -rf x')", True),
     ("subprocess.run(['tensorboard', '--logdir', d])", False),
 ])

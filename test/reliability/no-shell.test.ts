@@ -37,7 +37,7 @@ function childProcessImports(): {file: string; names: string[]}[] {
 }
 
 const SHELL: [RegExp, string][] = [
-  [/\bshell\s*:\s*(?!false\b)/, 'a shell option (the command line is parsed by /bin/sh)'],
+  [/\bshell\s*:(?!\s*false\b)/, 'a shell option (the command line is parsed by /bin/sh)'],
   [/\bexec(Sync)?\s*\(\s*[`'"]/, 'exec/execSync with a command string'],
   [/\b(child_process|cp)\.exec(Sync)?\s*\(/, "child_process's exec/execSync"],
   [/\bexecaCommand(Sync)?\s*\(/, 'execaCommand (a command string)'],
@@ -64,6 +64,7 @@ describe('no shell starts a process', () => {
   it.each([
     ["execa('python', ['-m', 'heartseg'], {shell: true})", true],
     ["spawnSync(python, args, {stdio: 'inherit', shell: false})", false],
+    ["spawn(cmd, {shell:process.env.SHELL})", true],
     ["execSync('ls -l')", true],
     ["const m = /_(\\d{4})\\.nii/i.exec(f)", false],
     ["await py.exec`import sys`", false],

@@ -1,7 +1,7 @@
 """`python -m heartseg evaluate --run RUN [--checkpoint CKPT] [--data DATA] [--split val|all] [--config CFG]`.
 
 Predicts whole volumes of a dataset split, maps them back onto each label file's own grid and scores them there
-(spacing from the label's header). Writes RUN/eval/metrics.csv, RUN/eval/summary.json and RUN/eval/figures/:
+(spacing from the label's header). Writes RUN/eval/metrics.csv, RUN/eval/summary.json, RUN/eval/predictions/CASE.nii.gz and RUN/eval/figures/:
 CASE_slices.png, CASE_surface[_LABEL].png, metrics_boxplot.png and curves.png (when the run has epoch_end
 events). Every input is checked before RUN is created (a bare checkpoint may name a new RUN).
 """
@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
     from heartseg import events as ev
     from heartseg import figures
+    from heartseg.commands.predict import save_nifti_like
     from heartseg.data import restore
     from heartseg.evaluation import command_events, emit_case, load_setup, rows_for_case, write_results
     from heartseg.inference import predict_volume
@@ -127,7 +128,10 @@ def run(args: argparse.Namespace) -> int:
                                         setup.out_channels, setup.device)
             pred = values[classes] if setup.out_channels > 1 else classes * values[-1]
             ref, spacing = _read_reference(case.meta)
-            metrics = case_metrics(restore(pred, case.meta, is_label=True), ref, spacing, labels)
+            restored = restore(pred, case.meta, is_label=True)
+            metrics = case_metrics(restored, ref, spacing, labels)
+            # kept so people (and the UI's slice viewer) can look at what was scored, on the label's own grid
+            save_nifti_like(restored.astype(np.uint8), Path(case.meta.label), eval_dir / "predictions" / f"{name}.nii.gz")
             rows += rows_for_case(name, metrics)
             emit_case(events, name, metrics, i, len(names))
             if not args.no_figures:
