@@ -144,6 +144,8 @@ function isMain(): boolean {
 if (isMain()) {
   const ctx: Context = {stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd()};
   const interactive = Boolean(process.stdout.isTTY && process.stdin.isTTY);
+  // A reader that went away (`heartseg runs | head -1`) ends us quietly instead of with an EPIPE trace.
+  process.stdout.on('error', () => process.exit(process.exitCode ?? 0));
   const code = await runCli(process.argv.slice(2), ctx, interactive);
   // Let buffered output reach a pipe before leaving; nothing else may keep us alive.
   process.stdout.write('', () => process.exit(code));

@@ -127,6 +127,8 @@ class TrainConfig:
     """Write a validation slice image to TensorBoard every this many epochs."""
     step_event_seconds: float = 1.0
     """Least time between two 'step' events."""
+    sync_bn: bool = True
+    """Synchronise BatchNorm across ranks under torchrun, so N ranks with batch B train like one process with batch N*B."""
 
 
 @dataclass

@@ -112,6 +112,17 @@ def test_run_process_reports_exit_code_output_and_its_own_peak_rss():
     assert slow["timed_out"] and slow["code"] is None
 
 
+def test_rounds_pool_values_peaks_and_extras():
+    bodies = [{"values": [1.0, 2.0], "peak_rss_mb": 10.0, "extra": {"cpu": 1.0, "tag": "a"}},
+              {"skipped": "ours failed: boom"},
+              {"values": [3.0], "peak_rss_mb": 30.0, "extra": {"cpu": 3.0, "tag": "b"}}]
+    pooled = runner._pool(bodies)
+    assert pooled["values"] == [1.0, 2.0, 3.0] and pooled["peak_rss_mb"] == 30.0
+    assert pooled["extra"] == {"cpu": 2.0, "tag": "b"}
+    assert pooled["note"] == "1 of 3 rounds failed: ours failed: boom"
+    assert runner._pool([{"skipped": "x"}]) == {"skipped": "x"}
+
+
 def test_a_side_with_a_missing_piece_is_skipped_with_the_reason():
     body = runner.run_side("no_such_line", "ours", {})
     assert "a piece is missing" in body["skipped"] and "no_such_line" in body["skipped"]

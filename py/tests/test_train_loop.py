@@ -61,8 +61,13 @@ def test_label_values_are_mapped_to_class_indices(restore_torch_globals):
     trainer.label_values = [0, 2]
     batches = _Batches()
     seen = []
-    trainer.loss_fn_orig = trainer.loss_fn
-    trainer.loss_fn = lambda logits, target: (seen.append(target.unique().tolist()), trainer.loss_fn_orig(logits, target))[1]
+    real_loss = trainer.loss_fn
+
+    def recording_loss(logits, target):
+        seen.append(target.unique().tolist())
+        return real_loss(logits, target)
+
+    trainer.loss_fn = recording_loss
     trainer.validate = lambda *a, **k: None  # no dataset here: training only
     trainer.fit(None, [], batches)
     assert seen and all(values == [0, 1] for values in seen)
@@ -99,3 +104,17 @@ def test_switches_train_on_cpu(optimizer, schedule, restore_torch_globals):
     image = torch.randn(2, 1, 8, 8, 8)
     losses = [trainer.train_step(image, (image[:, 0] > 0).long() + (image[:, 0] > 1).long()) for _ in range(3)]
     assert all(math.isfinite(v) for v in losses) and trainer.global_step == 3
+
+
+def test_checkpoints_record_the_training_grid_and_labels(tmp_path):
+    """A bare best.pt must say which spacing and labels it was trained with (predict/evaluate read them)."""
+    import torch
+
+    from heartseg.train.state import full_checkpoint
+
+    ck = full_checkpoint(model_state={}, architecture={}, config={}, epoch=1, global_step=1, optimizer={},
+                         scheduler={}, scaler=None, progress={}, best={}, metrics={}, history=[], world_size=1,
+                         data={"spacing": [2.0, 1.25, 1.25], "labels": {"0": "background", "1": "left atrium"}})
+    torch.save(ck, tmp_path / "c.pt")
+    back = torch.load(tmp_path / "c.pt", weights_only=True)
+    assert back["spacing"] == [2.0, 1.25, 1.25] and back["labels"]["1"] == "left atrium"

@@ -98,6 +98,7 @@ export const trainSchema = z.strictObject({
   threads: int(0, "CPU threads for torch (0 means torch's default)."),
   tb_image_every: int(5, 'Write a validation slice image to TensorBoard every this many epochs.'),
   step_event_seconds: numIn(1, "Least time between two 'step' events.", () => true, 'number'),
+  sync_bn: bool(true, 'Synchronise BatchNorm across ranks under torchrun, so N ranks with batch B train like one process with batch N*B.'),
 });
 
 export const inferSchema = z.strictObject({

@@ -76,21 +76,21 @@ describe('analyze: the dataset look-through (no Python)', () => {
     for (const b of corpus.inputs) {
       const root = corpus.single[b.id];
       const r = await run(['analyze', root]);
+      count('analyze', 1);
       if (r.exitCode !== 2 || hasTraceback(r.output) || !namesProblem(r.output, refs(root, b), b.problem)) {
         failures.push(`${b.id} (${b.what}): exit ${r.exitCode}: ${r.output.split('\n').filter(l => /bad_|problem/i.test(l)).join(' | ').slice(0, 300)}`);
       }
     }
-    count('analyze', corpus.inputs.length);
     expect(entriesUnder(runsDir)).toEqual([]);
     expect(failures).toEqual([]);
   });
 
   it('lists all problems of a dataset together, and a malformed dataset.json', async () => {
     const all = await run(['analyze', corpus.dataset]);
-    refusedCleanly(all, 'analyze all-problems');
-    expect(unnamed(all, corpus.inputs, b => refs(corpus.dataset, b))).toEqual([]);
     const json = await run(['analyze', corpus.malformed.dataset]);
     count('analyze', corpus.inputs.length + 1);
+    refusedCleanly(all, 'analyze all-problems');
+    expect(unnamed(all, corpus.inputs, b => refs(corpus.dataset, b))).toEqual([]);
     refusedCleanly(json, 'analyze malformed dataset.json');
     expect(namesProblem(json.output, ['dataset.json'], corpus.malformed.problem), json.output).toBe(true);
   });

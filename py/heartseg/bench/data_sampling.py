@@ -16,10 +16,11 @@ import numpy as np
 from heartseg.bench import datasets, results, runner
 
 NAME, UNIT = "data_sampling", "patches/s"
-MODES = {  # patch (z, y, x), cases, repeats, patches per repeat (ours, baseline)
-    "smoke": {"patch": [16, 32, 32], "cases": 2, "shape": [24, 40, 40], "repeats": 2, "ours_n": 4, "base_n": 1},
-    "quick": {"patch": [64, 128, 128], "cases": 4, "repeats": 3, "ours_n": 20, "base_n": 2},
-    "full": {"patch": [64, 128, 128], "cases": 20, "repeats": 5, "ours_n": 50, "base_n": 5},
+MODES = {  # patch (z, y, x), cases, repeats per round, patches per repeat (ours, baseline); rounds alternate sides
+    "smoke": {"patch": [16, 32, 32], "cases": 2, "shape": [24, 40, 40], "repeats": 2, "ours_n": 4, "base_n": 1,
+              "rounds": 1},
+    "quick": {"patch": [64, 128, 128], "cases": 4, "repeats": 3, "ours_n": 100, "base_n": 4, "rounds": 2},
+    "full": {"patch": [64, 128, 128], "cases": 20, "repeats": 5, "ours_n": 200, "base_n": 10, "rounds": 2},
 }
 
 
@@ -103,7 +104,7 @@ def run(ctx: dict[str, Any]) -> list[dict[str, Any]]:
         return [results.skipped(NAME, UNIT, warm["skipped"])]
     note = (f"{what}, {s['cases']} cases, patch {'x'.join(map(str, s['patch']))}, batch 1, augmentation off on both "
             "sides; cache filled before timing")
-    record, o, _ = runner.pair(NAME, NAME, UNIT, s, note=note, timeout=s.get("timeout_s"))
+    record, _, _ = runner.pair(NAME, NAME, UNIT, s, note=note, timeout=s.get("timeout_s"), rounds=s["rounds"])
     return [record]
 
 

@@ -21,7 +21,8 @@ MODES = {
     "smoke": {"volume": [24, 40, 40], "patch": [16, 32, 32], "features": [4, 8], "repeats": 1, "warmup": 0},
     # --quick: an eighth of the volume (8 windows instead of 64) and a thin model, to fit 3 minutes on 2 cores
     "quick": {"volume": [66, 160, 160], "patch": [64, 128, 128], "features": [4, 8, 16, 32], "repeats": 1, "warmup": 0},
-    "full": {"volume": VOLUME, "patch": [64, 128, 128], "features": [16, 32, 64, 128], "repeats": 2, "warmup": 0},
+    "full": {"volume": VOLUME, "patch": [64, 128, 128], "features": [16, 32, 64, 128], "repeats": 1, "warmup": 0,
+             "rounds": 2},
 }
 CUDA_FEATURES = [32, 64, 128, 256]
 OVERLAP, SW_BATCH = 0.5, 2
@@ -55,9 +56,10 @@ def ours(s: dict[str, Any]) -> dict[str, Any]:
     def once():
         holder["out"] = predict_volume(model, image, s["patch"], cfg, 1, s["device"])
 
-    seconds = runner.time_repeats(once, s["repeats"], s["warmup"])
+    cpu: list[float] = []
+    seconds = runner.time_repeats(once, s["repeats"], s["warmup"], cpu)
     _save(s, "ours", holder["out"][1])
-    return {"values": seconds}
+    return {"values": seconds, "extra": {"cpu_seconds": round(runner.median(cpu), 3)}}
 
 
 def baseline(s: dict[str, Any]) -> dict[str, Any]:
@@ -82,9 +84,10 @@ def baseline(s: dict[str, Any]) -> dict[str, Any]:
             labels = (probs[0] > 0.5).to(torch.uint8).cpu().numpy()
             holder["out"] = (labels, probs.cpu().numpy())
 
-    seconds = runner.time_repeats(once, s["repeats"], s["warmup"])
+    cpu: list[float] = []
+    seconds = runner.time_repeats(once, s["repeats"], s["warmup"], cpu)
     _save(s, "baseline", holder["out"][1])
-    return {"values": seconds}
+    return {"values": seconds, "extra": {"cpu_seconds": round(runner.median(cpu), 3)}}
 
 
 def _agreement(s: dict[str, Any]) -> float | None:
@@ -98,7 +101,7 @@ def _agreement(s: dict[str, Any]) -> float | None:
 
 
 def _measure(name: str, s: dict[str, Any], note: str) -> dict[str, Any]:
-    record, _, _ = runner.pair(name, NAME, UNIT, s, note=note, timeout=s.get("timeout_s"))
+    record, _, _ = runner.pair(name, NAME, UNIT, s, note=note, timeout=s.get("timeout_s"), rounds=s.get("rounds", 1))
     diff = _agreement(s)
     if diff is not None:
         record["max_prob_diff"] = None if not np.isfinite(diff) else float(f"{diff:.3g}")

@@ -28,17 +28,24 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
-def time_repeats(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> list[float]:
-    """Wall seconds of `repeats` calls of fn after `warmup` untimed calls (first calls pay allocation and caches)."""
+def time_repeats(fn: Callable[[], Any], repeats: int, warmup: int = 1,
+                 cpu_seconds: list[float] | None = None) -> list[float]:
+    """Wall seconds of `repeats` calls of fn after `warmup` untimed calls (first calls pay allocation and caches).
+
+    cpu_seconds, when given, receives the process CPU time of each call (all threads): on a shared machine it
+    moves less than wall time when other work competes for the cores.
+    """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
     for _ in range(warmup):
         fn()
     seconds = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
         seconds.append(time.perf_counter() - t0)
+        if cpu_seconds is not None:
+            cpu_seconds.append(time.process_time() - c0)
     return seconds
 
 
@@ -138,16 +145,22 @@ def run_side(line: str, side: str, settings: dict[str, Any], timeout: float | No
 
 
 def pair(name: str, line: str, unit: str, settings: dict[str, Any], *, ours: str = "ours",
-         baseline: str = "baseline", note: str = "", timeout: float | None = None,
+         baseline: str = "baseline", note: str = "", timeout: float | None = None, rounds: int = 1,
          baseline_body: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Measure both sides of a line in their own processes; (result record, ours' body, baseline's body).
 
-    baseline_body reuses a baseline measured already (several CUDA variants share one plain loop).
+    rounds > 1 alternates the sides (ours, baseline, ours, ...) so that load from other work on a shared machine
+    falls on both alike; the values of all rounds are pooled. baseline_body reuses a baseline measured already
+    (several CUDA variants share one plain loop).
     """
     from heartseg.bench import results
 
-    ours_body = run_side(line, ours, settings, timeout)
-    base_body = baseline_body if baseline_body is not None else run_side(line, baseline, settings, timeout)
+    ours_bodies, base_bodies = [], []
+    for _ in range(max(1, rounds)):
+        ours_bodies.append(run_side(line, ours, settings, timeout))
+        if baseline_body is None:
+            base_bodies.append(run_side(line, baseline, settings, timeout))
+    ours_body, base_body = _pool(ours_bodies), baseline_body if baseline_body is not None else _pool(base_bodies)
     reasons = [b["skipped"] for b in (ours_body, base_body) if b.get("skipped")]
     if ours_body.get("skipped") and base_body.get("skipped"):
         return results.skipped(name, unit, "; ".join(reasons)), ours_body, base_body
@@ -157,7 +170,27 @@ def pair(name: str, line: str, unit: str, settings: dict[str, Any], *, ours: str
     extra = {"baseline_peak_rss_mb": base_body.get("peak_rss_mb")}
     extra.update({f"ours_{k}": v for k, v in (ours_body.get("extra") or {}).items()})
     extra.update({f"baseline_{k}": v for k, v in (base_body.get("extra") or {}).items()})
-    repeats = min(len(ours_body.get("values") or []), len(base_body.get("values") or [])) or \
-        max(len(ours_body.get("values") or []), len(base_body.get("values") or []))
+    counts = [len(body.get("values") or []) for body in (ours_body, base_body)]
+    repeats = min(counts) or max(counts)
     record = results.result(name, o, b, unit, repeats, ours_body.get("peak_rss_mb"), "; ".join(notes), **extra)
     return record, ours_body, base_body
+
+
+def _pool(bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """One body from several rounds: all values, the largest peak, each extra number's median."""
+    good = [b for b in bodies if not b.get("skipped")]
+    if not good:
+        return bodies[0]
+    pooled: dict[str, Any] = {"values": [v for b in good for v in b.get("values", [])]}
+    peaks = [b["peak_rss_mb"] for b in good if b.get("peak_rss_mb") is not None]
+    pooled["peak_rss_mb"] = max(peaks) if peaks else None
+    extras: dict[str, list[Any]] = {}
+    for b in good:
+        for k, v in (b.get("extra") or {}).items():
+            extras.setdefault(k, []).append(v)
+    pooled["extra"] = {k: (float(f"{median(v):.4g}") if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+                           else v[-1]) for k, v in extras.items()}
+    if len(good) < len(bodies):
+        failed = next(b["skipped"] for b in bodies if b.get("skipped"))
+        pooled["note"] = f"{len(bodies) - len(good)} of {len(bodies)} rounds failed: {failed}"
+    return pooled

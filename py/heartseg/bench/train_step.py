@@ -16,10 +16,10 @@ from heartseg.bench import cost, results, runner
 
 NAME, UNIT = "train_step", "voxels/s"
 DEFAULT = [32, 64, 128, 256]
-MODES = {
-    "smoke": {"features": [4, 8], "patch": [16, 16, 16], "repeats": 2, "warmup": 1},
-    "quick": {"features": DEFAULT, "patch": [32, 64, 64], "repeats": 2, "warmup": 1},
-    "full": {"features": DEFAULT, "patch": [64, 128, 128], "repeats": 3, "warmup": 1},
+MODES = {  # repeats per round; two rounds alternate the sides (see runner.pair)
+    "smoke": {"features": [4, 8], "patch": [16, 16, 16], "repeats": 1, "warmup": 1, "rounds": 2},
+    "quick": {"features": DEFAULT, "patch": [32, 64, 64], "repeats": 1, "warmup": 1, "rounds": 2},
+    "full": {"features": DEFAULT, "patch": [64, 128, 128], "repeats": 2, "warmup": 1, "rounds": 2},
 }
 CUDA_MODES = {
     "smoke": {"features": [4, 8], "patch": [16, 16, 16], "repeats": 2, "warmup": 1},
@@ -44,7 +44,7 @@ def _batch(patch: list[int], device: str):
     return image.to(device), label.to(device)
 
 
-def _timed(step, device: str, repeats: int, warmup: int) -> list[float]:
+def _timed(step, device: str, repeats: int, warmup: int, cpu: list[float]) -> list[float]:
     import torch
 
     def synced():
@@ -52,7 +52,7 @@ def _timed(step, device: str, repeats: int, warmup: int) -> list[float]:
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    return runner.time_repeats(synced, repeats, warmup)
+    return runner.time_repeats(synced, repeats, warmup, cpu)
 
 
 def _ours(s: dict[str, Any], device: str, amp: bool = False, channels_last: bool = False,
@@ -71,8 +71,9 @@ def _ours(s: dict[str, Any], device: str, amp: bool = False, channels_last: bool
     trainer = Trainer(cfg, in_channels=1, out_channels=1)
     trainer.start()
     image, label = _batch(s["patch"], device)
-    seconds = _timed(lambda: trainer.train_step(image, label), device, s["repeats"], s["warmup"])
-    return _body(s, seconds, device, amp)
+    cpu: list[float] = []
+    seconds = _timed(lambda: trainer.train_step(image, label), device, s["repeats"], s["warmup"], cpu)
+    return _body(s, seconds, cpu, device, amp)
 
 
 def _plain(s: dict[str, Any], device: str) -> dict[str, Any]:
@@ -96,14 +97,16 @@ def _plain(s: dict[str, Any], device: str) -> dict[str, Any]:
         loss.backward()
         optimizer.step()
 
-    return _body(s, _timed(step, device, s["repeats"], s["warmup"]), device, False)
+    cpu: list[float] = []
+    return _body(s, _timed(step, device, s["repeats"], s["warmup"], cpu), cpu, device, False)
 
 
-def _body(s: dict[str, Any], seconds: list[float], device: str, amp: bool) -> dict[str, Any]:
+def _body(s: dict[str, Any], seconds: list[float], cpu: list[float], device: str, amp: bool) -> dict[str, Any]:
     import torch
 
     voxels = math.prod(s["patch"])
-    extra: dict[str, Any] = {"step_seconds": round(runner.median(seconds), 4)}
+    extra: dict[str, Any] = {"step_seconds": round(runner.median(seconds), 4),
+                             "step_cpu_seconds": round(runner.median(cpu), 4)}
     if device.startswith("cuda"):
         from heartseg.bench.machine import gpu_peak_tflops
 
@@ -142,8 +145,9 @@ def run(ctx: dict[str, Any]) -> list[dict[str, Any]]:
     reduced = "" if s["patch"] == [64, 128, 128] else f" (reduced from 64x128x128 for --{ctx['mode']})"
     note = (f"fp32 CPU, model {'-'.join(map(str, s['features']))} "
             f"({cost.parameters(s['features']) / 1e6:.1f} M params), patch {shape}{reduced}; median of "
-            f"{s['repeats']} steps after {s['warmup']} warm-up")
-    record, _, _ = runner.pair(NAME, NAME, UNIT, s, note=note, timeout=ctx.get("timeout_s"))
+            f"{s['repeats'] * s['rounds']} steps ({s['rounds']} alternating processes per side, each after "
+            f"{s['warmup']} warm-up step)")
+    record, _, _ = runner.pair(NAME, NAME, UNIT, s, note=note, timeout=ctx.get("timeout_s"), rounds=s["rounds"])
     out = [record]
     if ctx.get("gpu"):
         out += _run_cuda(ctx)

@@ -94,7 +94,7 @@ class Trainer:
         model.to(self.device)
         if t.channels_last:
             model.to(memory_format=torch.channels_last_3d)
-        net = distributed.wrap(model, self.info, self.device, sync_bn=getattr(t, "sync_bn", True))
+        net = distributed.wrap(model, self.info, self.device, sync_bn=t.sync_bn)
         self.model = distributed.unwrap(net)  # BatchNorm conversion replaced modules: keep the live ones
         self.net = torch.compile(net) if t.compile else net
         self.optimizer = build_optimizer(self.net.parameters(), cfg.optim)
@@ -216,7 +216,7 @@ class Trainer:
             progress=dict(self.progress), best=dict(self.best),
             metrics={"val_dice": last.get("val_dice"), "val_loss": last.get("val_loss"),
                      "train_loss": last.get("train_loss"), "best_dice": self.best["dice"]},
-            history=list(self.history), world_size=self.info.world_size)
+            history=list(self.history), world_size=self.info.world_size, data=getattr(self, "data_info", None))
 
     def save(self, kind: str) -> Path | None:
         """Write last.pt or best.pt atomically (rank 0 only) and emit a checkpoint event."""
@@ -240,11 +240,18 @@ class Trainer:
     def _stop_requested(self) -> bool:
         return distributed.any_rank(self.stop.requested, self.device)
 
+    def remember_data(self, prepared: Any) -> None:
+        if prepared is None or not hasattr(prepared, "spacing"):
+            return  # unit tests drive fit() without a dataset
+        self.data_info = {"spacing": [float(s) for s in prepared.spacing],
+                          "labels": {str(k): str(v) for k, v in prepared.labels.items()}}
+
     def fit(self, prepared: Any, val_names: list[str], batches: Callable[[int, int], Iterable[Any]],
             stop_after_epoch: int | None = None) -> Outcome:
         """Train until train.epochs (or early stopping, a signal, or `stop_after_epoch`, which tests use).
         `batches(start_step, count)` yields the batches for global steps start_step .. start_step+count-1."""
         t = self.cfg.train
+        self.remember_data(prepared)
         per_step_voxels = float(self.cfg.data.batch * int(np.prod(self.cfg.data.patch)) * self.info.world_size)
         while self.epoch < t.epochs:
             epoch = self.epoch + 1

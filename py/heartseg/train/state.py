@@ -41,7 +41,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def full_checkpoint(*, model_state: dict[str, torch.Tensor], architecture: dict[str, Any], config: dict[str, Any],
                     epoch: int, global_step: int, optimizer: dict[str, Any], scheduler: dict[str, Any],
                     scaler: dict[str, Any] | None, progress: dict[str, Any], best: dict[str, Any],
-                    metrics: dict[str, Any], history: list[dict[str, Any]], world_size: int) -> dict[str, Any]:
+                    metrics: dict[str, Any], history: list[dict[str, Any]], world_size: int,
+                    data: dict[str, Any] | None = None) -> dict[str, Any]:
     """The dict heartseg writes as last.pt / best.pt; `load_checkpoint` recognises it by format == 'heartseg'."""
     return {
         "format": FORMAT,
@@ -62,4 +63,6 @@ def full_checkpoint(*, model_state: dict[str, torch.Tensor], architecture: dict[
         "metrics": metrics,
         "history": history,
         "world_size": world_size,
+        # the grid and labels the model was trained on, so a bare best.pt predicts at the right spacing
+        **(data or {}),
     }
