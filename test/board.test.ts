@@ -35,8 +35,12 @@ describe('board', () => {
   it('finds free ports and prefers RUN/tensorboard as the log folder', async () => {
     const port = await freePort();
     expect(port).toBeGreaterThan(1024);
-    expect(boardLogdir(path.join(runs, 'old-run'))).toBe(path.join(runs, 'old-run', 'tensorboard'));
-    expect(boardLogdir(runs)).toBe(runs);
+    mkdirSync(path.join(runs, 'with-tb', 'tensorboard'), {recursive: true});
+    mkdirSync(path.join(runs, 'without-tb'), {recursive: true});
+    expect(boardLogdir(path.join(runs, 'with-tb'))).toBe(path.join(runs, 'with-tb', 'tensorboard'));
+    expect(boardLogdir(path.join(runs, 'without-tb'))).toBe(path.join(runs, 'without-tb'));
+    rmSync(path.join(runs, 'with-tb'), {recursive: true});
+    rmSync(path.join(runs, 'without-tb'), {recursive: true});
   });
 
   it("serves the run's scalars on 127.0.0.1, then stops", async ctx => {

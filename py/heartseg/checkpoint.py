@@ -138,11 +138,13 @@ def save_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = str(target)  # "No space left on device: '.../last.pt'" says which write failed
         raise
     try:
         dir_fd = os.open(str(target.parent), os.O_RDONLY)

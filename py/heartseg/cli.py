@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from heartseg.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput
@@ -43,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -51,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     module = importlib.import_module(args._module)
+    # preemption (SIGTERM) outside the training loop cleans up like Ctrl-C; the loop installs its own handler
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(module.run(args) or 0)
     except BadInput as e:

@@ -1,7 +1,7 @@
 """Timing and memory for benchmark lines: median of repeats, peak resident memory, one child process per side.
 
 Each side of a line (ours, baseline) runs in its own Python process so that its peak RSS is its own: the child
-reads getrusage(RUSAGE_SELF) at the end (the whole process, imports included) and prints one JSON line.
+reads its VmHWM at the end (the whole process, imports included) and prints one JSON line.
 """
 
 from __future__ import annotations
@@ -55,18 +55,13 @@ def rusage_mb(maxrss: int) -> float:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (VmHWM from /proc where present, else getrusage)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024.0, 1)
-    except OSError:
-        pass
-    return rusage_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    """Peak resident memory of this process so far: VmHWM where /proc exists, else getrusage (which on Linux
+    would include a forking parent's high-water mark, hence only the fallback)."""
+    hwm = process_hwm_mb("self")
+    return hwm if hwm is not None else rusage_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def process_hwm_mb(pid: int) -> float | None:
+def process_hwm_mb(pid: int | str) -> float | None:
     """Peak resident memory so far of a running process (VmHWM in /proc); None where /proc is absent."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as f:

@@ -9,7 +9,6 @@ with --gpu on CUDA also AMP, channels_last_3d and torch.compile, with MFU agains
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 from heartseg.bench import cost, results, runner
@@ -130,13 +129,20 @@ def baseline_cuda(s):
     return _plain(s, "cuda")
 
 
-def _cuda_side(variant: str):
-    amp, channels_last, compile_ = CUDA_VARIANTS[variant]
-    return lambda s: _ours(s, "cuda", amp, channels_last, compile_)
+def ours_train_step_cuda_fp32(s):
+    return _ours(s, "cuda", *CUDA_VARIANTS["train_step_cuda_fp32"])
 
 
-for _variant in CUDA_VARIANTS:
-    globals()[f"ours_{_variant}"] = _cuda_side(_variant)
+def ours_train_step_cuda_amp(s):
+    return _ours(s, "cuda", *CUDA_VARIANTS["train_step_cuda_amp"])
+
+
+def ours_train_step_cuda_channels_last(s):
+    return _ours(s, "cuda", *CUDA_VARIANTS["train_step_cuda_channels_last"])
+
+
+def ours_train_step_cuda_compile(s):
+    return _ours(s, "cuda", *CUDA_VARIANTS["train_step_cuda_compile"])
 
 
 def run(ctx: dict[str, Any]) -> list[dict[str, Any]]:
@@ -161,9 +167,9 @@ def _run_cuda(ctx: dict[str, Any]) -> list[dict[str, Any]]:
     base = runner.run_side(NAME, "baseline_cuda", s, ctx.get("timeout_s"))
     out = []
     fp32_rate = None
-    for variant, (amp, channels_last, compile_) in CUDA_VARIANTS.items():
+    for variant, (amp, _, _) in CUDA_VARIANTS.items():
         note = f"CUDA, patch 1x1x{'x'.join(map(str, s['patch']))}, baseline: plain fp32 loop on the same GPU"
-        record, body, _ = runner.pair(variant, NAME, UNIT, s, ours=f"ours_{variant}", note=note,
+        record, _, _ = runner.pair(variant, NAME, UNIT, s, ours=f"ours_{variant}", note=note,
                                       timeout=ctx.get("timeout_s"), baseline_body=base)
         mfu = record.get("ours_mfu")
         if mfu is not None:

@@ -6,6 +6,7 @@ events and TensorBoard. Exit codes: 0 done, 1 failed, 2 bad input, 130 interrupt
 
 from __future__ import annotations
 
+import errno
 import sys
 import traceback
 from pathlib import Path
@@ -22,6 +23,12 @@ def add_arguments(p) -> None:
     p.add_argument("--resume", action="store_true", help="continue RUN from RUN/checkpoints/last.pt")
     p.add_argument("--init", metavar="CKPT", help="start from the weights of a compatible checkpoint")
     p.add_argument("--preset", metavar="NAME", help="start from a preset partial config (demo, cpu, gpu)")
+
+
+DISK_HINTS = {errno.ENOSPC: "the disk is full: free some space, then continue with --resume",
+              errno.EDQUOT: "the disk quota is used up: free some space, then continue with --resume",
+              errno.EROFS: "the file system is read-only", errno.EACCES: "no permission to write there"}
+"""Errors of the machine, not of heartseg: one line and a hint, no stack."""
 
 
 def _log(msg: str) -> None:
@@ -43,14 +50,18 @@ def run(args) -> int:
             events.emit(ev.Error(message=p.message, file=p.file, hint=p.hint, kind="bad_input"))
         events.emit(ev.RunEnd(status="failed", reason="bad input", exit_code=EXIT_BAD_INPUT))
         raise
-    except Exception as e:  # noqa: BLE001 - report it as an event too, then the usual one line + traceback
-        kind = "out_of_memory" if isinstance(e, torch.cuda.OutOfMemoryError) or isinstance(e, MemoryError) else (
-            "io" if isinstance(e, OSError) else "internal")
-        events.emit(ev.Error(message=f"{type(e).__name__}: {e}", kind=kind,
-                             hint="lower data.batch or data.patch" if kind == "out_of_memory" else None))
+    except Exception as e:  # noqa: BLE001 - report it as an event too, then one line (+ the stack for a bug)
+        from heartseg.train.memory import OutOfMemory
+
+        oom = isinstance(e, (OutOfMemory, torch.cuda.OutOfMemoryError, MemoryError))
+        kind = "out_of_memory" if oom else ("io" if isinstance(e, OSError) else "internal")
+        hint = getattr(e, "hint", None) or ("lower data.batch or data.patch" if oom else
+                                            DISK_HINTS.get(getattr(e, "errno", None)))
+        events.emit(ev.Error(message=f"{type(e).__name__}: {e}", kind=kind, hint=hint))
         events.emit(ev.RunEnd(status="failed", reason=f"{type(e).__name__}: {str(e)[:200]}", exit_code=EXIT_FAILED))
-        traceback.print_exc(file=sys.stderr)
-        print(f"heartseg: training failed: {type(e).__name__}: {e}", file=sys.stderr)
+        if not (isinstance(e, OutOfMemory) or getattr(e, "errno", None) in DISK_HINTS):
+            traceback.print_exc(file=sys.stderr)  # a bug: keep the stack for engine.log
+        print(f"heartseg: training failed: {e}" + (f" ({hint})" if hint else ""), file=sys.stderr)
         return EXIT_FAILED
     finally:
         events.close()
@@ -66,6 +77,7 @@ def _train(args, info, events) -> int:
     from heartseg.checkpoint import load_checkpoint
     from heartseg.train import distributed, runfolder, setup
     from heartseg.train.loop import Trainer
+    from heartseg.train.memory import OutOfMemory
     from heartseg.train.signals import StopRequest
 
     run_dir = Path(args.run)
@@ -138,7 +150,12 @@ def _train(args, info, events) -> int:
 
             _log(f"heartseg: training {len(train_names)} cases ({len(val_names)} validation) on {device}, "
                  f"world size {info.world_size}, run {run_dir}")
-            outcome = trainer.fit(prepared, val_names, batches)
+            try:
+                outcome = trainer.fit(prepared, val_names, batches)
+            except torch.cuda.OutOfMemoryError:
+                total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None
+                raise OutOfMemory(cfg.data.batch, cfg.data.patch, cfg.model.features,
+                                  trainer.amp_dtype is not None, total) from None
         events.emit(ev.RunEnd(status=outcome.status, reason=outcome.reason, exit_code=outcome.exit_code,
                               best_dice=outcome.best_dice, epoch=outcome.epoch))
         _log(f"heartseg: {outcome.status} ({outcome.reason}) after epoch {outcome.epoch}, best Dice {outcome.best_dice}")

@@ -90,20 +90,38 @@ class RunLock:
         self.release()
 
 
+def _unwritable(run_dir: Path, e: OSError) -> BadInput:
+    return BadInput(f"cannot write the run folder ({e.strerror or e})", file=str(e.filename or run_dir),
+                    hint="choose a writable --runs-dir / --run, or fix the folder's permissions")
+
+
+def remove_partial_writes(run_dir: Path) -> list[Path]:
+    """Temporary files of writes cut short by SIGKILL or a power loss; call only while holding the lock."""
+    stale = [*run_dir.glob(".*.tmp"), *run_dir.glob("checkpoints/.*.tmp")]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def create_run_dir(run_dir: Path, resume: bool) -> RunLock:
     """Make the folder (atomically for new runs, so two runs with one name cannot both start) and lock it."""
-    if resume:
-        lock = RunLock(run_dir).acquire()
-    else:
-        run_dir.parent.mkdir(parents=True, exist_ok=True)
-        try:
+    try:
+        if not resume:
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
             run_dir.mkdir()
-        except FileExistsError:
-            raise BadInput("run folder already exists", file=str(run_dir),
-                           hint="pass --resume to continue it, or choose another --run") from None
         lock = RunLock(run_dir).acquire()
-    for sub in ("checkpoints", "tensorboard"):
-        (run_dir / sub).mkdir(exist_ok=True)
+    except FileExistsError:
+        raise BadInput("run folder already exists", file=str(run_dir),
+                       hint="pass --resume to continue it, or choose another --run") from None
+    except OSError as e:
+        raise _unwritable(run_dir, e) from None
+    try:
+        for sub in ("checkpoints", "tensorboard"):
+            (run_dir / sub).mkdir(exist_ok=True)
+        remove_partial_writes(run_dir)
+    except OSError as e:
+        lock.release()
+        raise _unwritable(run_dir, e) from None
     return lock
 
 

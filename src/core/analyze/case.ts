@@ -46,6 +46,14 @@ function sameGeometry(img: NiftiVolume, lab: LabelMap, labelFile: string, proble
   return true;
 }
 
+/** Training needs one 3-D volume per file (a trailing axis of 1 is still 3-D): say so about the file itself. */
+function notThreeD(v: {header: {shape: number[]}}, file: string, problems: Problem[]): boolean {
+  const s = v.header.shape;
+  if (s.length === 3 || (s.length === 4 && s[3] === 1)) return false;
+  problems.push({file, message: `not a 3-D volume: shape ${s.join('x')} (each image and label must be one 3-D volume)`});
+  return true;
+}
+
 function centreSlices(img: NiftiVolume, lab: LabelMap, centre: [number, number, number]): SliceView[] {
   return PLANES.map((plane) => {
     const index = centre[planeAxis(img.header.orientation, plane)];
@@ -62,7 +70,9 @@ export async function analyzeCase(task: CaseTask): Promise<CaseResult> {
   // One after the other: a worker holds one case's volumes at a time.
   const img = await readOrProblem(readNifti(path.join(task.root, task.image), {maxBytes: task.maxBytes}), task.image, problems);
   const lab = await readOrProblem(readLabel(path.join(task.root, task.label), task.maxBytes), task.label, problems);
-  if (!img || !lab || !sameGeometry(img, lab, task.label, problems)) return {analysis: null, problems};
+  if (!img || !lab) return {analysis: null, problems};
+  const flat = [notThreeD(img, task.image, problems), notThreeD(lab, task.label, problems)];
+  if (flat.some(Boolean) || !sameGeometry(img, lab, task.label, problems)) return {analysis: null, problems};
 
   const h = img.header;
   const spacing = [h.voxelSize[0] ?? 1, h.voxelSize[1] ?? 1, h.voxelSize[2] ?? 1];
@@ -74,6 +84,8 @@ export async function analyzeCase(task: CaseTask): Promise<CaseResult> {
     const unknown = Object.keys(ls.counts).filter((v) => !known.includes(v));
     if (unknown.length > 0) problems.push({file: task.label, message: `label values ${unknown.join(', ')} are not in dataset.json labels`});
   }
+  const intensity = intensityStats(img.data);
+  if (intensity.nonFinite > 0) problems.push({file: task.image, message: `${intensity.nonFinite} voxels are NaN or infinite (training refuses the image)`});
   const labelVolumes: Record<string, LabelVolume> = {};
   for (const [v, n] of Object.entries(ls.counts)) labelVolumes[v] = {voxels: n, ml: n * voxelMl};
   const dims = [h.shape[0] ?? 1, h.shape[1] ?? 1, h.shape[2] ?? 1];
@@ -87,7 +99,7 @@ export async function analyzeCase(task: CaseTask): Promise<CaseResult> {
     orientation: h.orientation,
     datatype: h.datatype,
     labelDatatype: lab.header.datatype,
-    intensity: intensityStats(img.data),
+    intensity,
     labelVolumes,
     foreground: {voxels: ls.foreground, ml: ls.foreground * voxelMl, fraction: ls.foreground / lab.data.length},
     centre,
