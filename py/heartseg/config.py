@@ -252,7 +252,8 @@ def _check(cfg: Config) -> None:
     need(0 <= cfg.data.val_fraction < 1, "data.val_fraction", "a number in [0, 1)")
     need(cfg.data.batch >= 1, "data.batch", "an integer >= 1")
     need(0 <= cfg.data.foreground_share <= 1, "data.foreground_share", "a number in [0, 1]")
-    need(cfg.data.workers >= 0 and cfg.data.max_cases >= 0, "data.workers", "an integer >= 0")
+    need(cfg.data.workers >= 0, "data.workers", "an integer >= 0")
+    need(cfg.data.max_cases >= 0, "data.max_cases", "an integer >= 0")
     need(len(cfg.model.features) >= 2 and all(f >= 1 for f in cfg.model.features), "model.features",
          "at least two positive channel counts")
     need(cfg.model.in_channels >= 1, "model.in_channels", "an integer >= 1")

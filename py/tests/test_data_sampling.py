@@ -29,7 +29,7 @@ def _sampler(prepared, seed=0, rank=0, augment=None, **data):
 def test_batch_shapes_and_types(prepared):
     batch = _sampler(prepared, augment=AugmentConfig(probability=1.0), batch=3, patch=[8, 12, 10]).batch(0)
     assert batch["image"].dtype == torch.float32 and batch["image"].shape == (3, 1, 8, 12, 10)
-    assert batch["label"].dtype == torch.int64 and batch["label"].shape == (3, 8, 12, 10)
+    assert batch["label"].dtype == torch.uint8 and batch["label"].shape == (3, 8, 12, 10)
     assert set(batch["label"].unique().tolist()) <= {0, 1, 2} and len(batch["cases"]) == 3
 
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {gunzipSync, gzipSync} from 'node:zlib';
 import {execa} from 'execa';
+import {engineEnv} from '../../src/core/python.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const sharedDir = path.resolve(repoRoot, '..', 'shared');
@@ -197,7 +198,7 @@ async function synthPairs(python: string, env: NodeJS.ProcessEnv, dir: string, c
   const out = path.join(dir, 'synth-source');
   if (!existsSync(path.join(out, 'dataset.json'))) {
     await execa(python, ['-m', 'heartseg', 'synth', out, '--cases', String(count), '--seed', '3', '--shape', '16', '24', '24'],
-      {env, extendEnv: false, cwd: dir, stdin: 'ignore'});
+      {env: engineEnv(env), extendEnv: false, cwd: dir, stdin: 'ignore'});
   }
   const meta = JSON.parse(readFileSync(path.join(out, 'dataset.json'), 'utf8')) as {training: {image: string; label: string}[]};
   return meta.training.map(e => ({

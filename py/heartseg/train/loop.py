@@ -49,7 +49,7 @@ def unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
     image, label = (batch["image"], batch["label"]) if isinstance(batch, dict) else (batch[0], batch[1])
     image = image if isinstance(image, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(image))
     label = label if isinstance(label, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(label))
-    return image.float(), label.long()
+    return image.float(), label  # labels widen to int64 on the device (train_step), not on the host
 
 
 class Trainer:
@@ -133,7 +133,7 @@ class Trainer:
         self.net.train()
         fmt = torch.channels_last_3d if self.cfg.train.channels_last else torch.contiguous_format
         image = image.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
-        label = label.to(self.device, non_blocking=True)
+        label = label.to(self.device, non_blocking=True).long()
         self.optimizer.zero_grad(set_to_none=True)
         amp = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
         with amp:
@@ -264,7 +264,7 @@ class Trainer:
             for batch in batches(self.global_step, t.iters_per_epoch - done):
                 image, label = unpack(batch)
                 if self.label_values is not None and self.label_values != list(range(len(self.label_values))):
-                    label = torch.searchsorted(torch.tensor(self.label_values), label.contiguous())
+                    label = torch.searchsorted(torch.tensor(self.label_values, dtype=label.dtype), label.contiguous())
                 loss = self.train_step(image, label)
                 now = time.perf_counter()
                 self.progress["loss_sum"] += loss if math.isfinite(loss) else 0.0
