@@ -3,7 +3,8 @@
 import {existsSync, readFileSync, realpathSync, statSync} from 'node:fs';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
-import {type CommandSpec, type Context, Failure, GLOBAL_HELP, GLOBAL_OPTIONS, UsageError} from './commands/common.js';
+import type {CommandSpec} from './commands/common.js';
+import {type Context, Failure, GLOBAL_HELP, GLOBAL_OPTIONS, UsageError} from './commands/base.js';
 import {pkgRoot} from './core/paths.js';
 
 type Loader = () => Promise<CommandSpec>;

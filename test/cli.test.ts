@@ -109,7 +109,7 @@ describe('train against the fake engine', () => {
   const engineEnv = (scenario: string) => ({HEARTSEG_PYTHON: fake, FAKE_ENGINE_SCENARIO: scenario});
 
   it('prints one line per epoch and warning, and a summary; the run folder keeps engine.log', async () => {
-    const r = await cli(['train', 'data', '--name', 'plain', '--epochs', '2'], engineEnv('train'));
+    const r = await cli(['train', 'data', '--no-plan', '--name', 'plain', '--epochs', '2'], engineEnv('train'));
     expect(r.code).toBe(0);
     expect(r.out).not.toMatch(/\u001b\[/);
     expect(r.outLines).toContain('warning: imagesTr/case_1.nii.gz: spacing differs: café ♥ 🫀');
@@ -120,7 +120,7 @@ describe('train against the fake engine', () => {
   });
 
   it('with --json prints exactly one JSON object on stdout', async () => {
-    const r = await cli(['train', 'data', '--name', 'json', '--json'], engineEnv('train'));
+    const r = await cli(['train', 'data', '--no-plan', '--name', 'json', '--json'], engineEnv('train'));
     expect(r.code).toBe(0);
     expect(r.outLines).toHaveLength(1);
     const doc = JSON.parse(r.outLines[0]);
@@ -130,14 +130,14 @@ describe('train against the fake engine', () => {
   });
 
   it("passes the engine's bad-input refusal on as exit 2 with its one line, creating nothing", async () => {
-    const r = await cli(['train', 'data', '--name', 'refused'], engineEnv('bad-input'));
+    const r = await cli(['train', 'data', '--no-plan', '--name', 'refused'], engineEnv('bad-input'));
     expect(r.code).toBe(2);
     expect(r.errLines).toEqual(['train refused its input: data/missing: no such folder']);
     expect(existsSync(path.join(dir, 'runs', 'refused'))).toBe(false);
   });
 
   it('refuses to start a run whose folder already exists', async () => {
-    const r = await cli(['train', 'data', '--name', 'plain'], engineEnv('train'));
+    const r = await cli(['train', 'data', '--no-plan', '--name', 'plain'], engineEnv('train'));
     expect(r.code).toBe(2);
     expect(r.errLines[0]).toMatch(/already exists; choose another --name or use --resume plain/);
   });
@@ -148,7 +148,7 @@ describe('the built command as a process', () => {
 
   it('forwards Ctrl-C (SIGINT) to the engine, which checkpoints: exit 130 and a resume hint', async ctx => {
     if (!existsSync(bin)) return ctx.skip('dist/cli.js is not built (npm run build)');
-    const child = execa(process.execPath, [bin, 'train', 'data', '--name', 'stopme', '--ci'], {cwd: dir, reject: false,
+    const child = execa(process.execPath, [bin, 'train', 'data', '--no-plan', '--name', 'stopme', '--ci'], {cwd: dir, reject: false,
       env: {HEARTSEG_PYTHON: fake, FAKE_ENGINE_SCENARIO: 'wait-signal'}});
     let seen = '';
     await new Promise<void>(resolve => child.stdout!.on('data', (b: Buffer) => {

@@ -52,13 +52,18 @@ describe('heartseg with the real engine', () => {
   it('a 1-epoch training leaves a complete run folder', async ctx => {
     if (skip) return ctx.skip(skip);
     const r = await heartseg(['train', 'data', '--name', 'one', '--epochs', '1', '--iters', '2', ...TINY]);
-    expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
+    // Without --preset/--config the run starts from the engine's plan, which says why for each key it sets.
+    const errLines = String(r.stderr).trim().split('\n');
+    expect(errLines.length).toBeGreaterThan(3);
+    for (const line of errLines) expect(line).toMatch(/^plan: [a-z_]+\.[a-z_]+: \S/);
     expect(r.stdout).toMatch(/^epoch 1\/1 +loss \d/m);
     const run = path.join(dir, 'runs', 'one');
     const config = JSON.parse(readFileSync(path.join(run, 'config.json'), 'utf8'));
     for (const section of Object.keys(defaultConfig())) expect(Object.keys(config)).toContain(section);
-    expect(config.model.features).toEqual([4, 8]);
+    expect(config.model.features).toEqual([4, 8]); // flags win over the plan
+    expect(config.train.iters_per_epoch).toBe(2);
+    expect(config.train.device).toBe('cpu'); // the plan's choice on this machine; the plain default is 'auto'
     expect(config.data.root).toBe(path.join(dir, 'data'));
     const ev = events(run);
     expect(ev.at(-1)).toMatchObject({type: 'run_end', status: 'completed', exit_code: 0});

@@ -5,7 +5,8 @@ import path from 'node:path';
 import {ConfigError, setKey, validateConfig} from '../core/config.js';
 import {buildConfig, configFlagHelp, configFlagOptions, flagOverrides} from '../core/config-flags.js';
 import {defaultRunName} from '../core/paths.js';
-import {type CommandSpec, type Context, existingPath, expectPositionals, helpText, parseCommand, runEngine, str, UsageError} from './common.js';
+import {askProcess} from '../core/pythonia.js';
+import {type CommandSpec, type Context, existingPath, expectPositionals, helpText, parseCommand, python, runEngine, str, UsageError, type Parsed} from './common.js';
 
 const USAGE = 'heartseg train DATA [options]';
 
@@ -14,7 +15,8 @@ export const help = helpText({
   about: 'Train a 3D U-Net on a Decathlon-style dataset (dataset.json, imagesTr/, labelsTr/). Everything goes to the\n'
     + 'run folder RUNS_DIR/NAME: config.json, events.jsonl, engine.log, tensorboard/, checkpoints/last.pt and best.pt.\n'
     + 'Ctrl-C (or SIGTERM) stops after the current step with a checkpoint; --resume continues from it.\n'
-    + 'Config precedence: defaults < --preset < --config < flags.',
+    + 'Config precedence: defaults < plan < --preset < --config < flags. Without --preset or --config the run starts\n'
+    + 'from `heartseg plan DATA` (spacing, patch, batch, network and length for this dataset and device).',
   options: [
     '  --resume RUN        continue RUN (a folder, or a name in --runs-dir) from its last.pt',
     '  --init CKPT         start from the weights of a compatible checkpoint (fine-tuning)',
@@ -64,7 +66,12 @@ async function run(argv: string[], ctx: Context): Promise<number> {
       if (!/^[\w.-]+$/.test(name)) throw new UsageError(`--name ${name}: use letters, digits, '.', '-' and '_' only`);
       runDir = path.join(p.globals.runsDir, name);
       if (existsSync(runDir)) throw new UsageError(`run folder ${runDir} already exists; choose another --name or use --resume ${name}`);
-      config = buildConfig({preset: str(p, 'preset'), configFile, flags, set: {'data.root': data, name}});
+      const layers = {preset: str(p, 'preset'), configFile, flags, set: {'data.root': data, name}};
+      config = buildConfig(layers); // flags and files are checked before any (slower) planning
+      if (!layers.preset && !configFile && flags['no-plan'] !== true) {
+        const plan = await planFor(ctx, p, data!, flags);
+        if (plan) config = buildConfig({...layers, plan});
+      }
     }
   } catch (e) {
     if (e instanceof ConfigError) throw new UsageError(e.problems.join('; '));
@@ -84,6 +91,27 @@ async function run(argv: string[], ctx: Context): Promise<number> {
   } finally {
     rmSync(tmp, {recursive: true, force: true});
   }
+}
+
+/** The engine's plan for this dataset and device, its reasons on stderr; undefined when there is none to use. */
+async function planFor(ctx: Context, p: Parsed, data: string, flags: Record<string, string | boolean | undefined>): Promise<Record<string, unknown> | undefined> {
+  const device = typeof flags.device === 'string' && flags.device.startsWith('cuda') ? 'cuda' : flags.device === 'cpu' ? 'cpu' : 'auto';
+  const answer = await askProcess((await python(ctx, p)).path, ['plan', data, '--json', '--device', device], 180_000, ctx.env);
+  // Bad data (exit 2): no plan, and the engine's own checks report every problem when training starts.
+  if (answer.code === 2) return undefined;
+  let planned: {config?: Record<string, unknown>; reasons?: Record<string, string>} | undefined;
+  try {
+    planned = answer.code === 0 ? JSON.parse(answer.stdout) : undefined;
+  } catch {
+    planned = undefined;
+  }
+  if (!planned?.config) {
+    const why = answer.stderr.trim().split('\n').pop() || `exit ${answer.code}`;
+    ctx.stderr.write(`plan: unavailable (${why}); starting from the defaults\n`);
+    return undefined;
+  }
+  for (const [key, reason] of Object.entries(planned.reasons ?? {})) ctx.stderr.write(`plan: ${key}: ${reason}\n`);
+  return planned.config;
 }
 
 function readStoredConfig(runDir: string): Record<string, unknown> {

@@ -33,6 +33,7 @@ export function configFlagOptions(): Record<string, {type: 'string' | 'boolean'}
   for (const f of CONFIG_FLAGS) opts[f.flag] = {type: 'string'};
   opts['amp'] = {type: 'boolean'};
   opts['no-amp'] = {type: 'boolean'};
+  opts['no-plan'] = {type: 'boolean'};
   opts['preset'] = {type: 'string'};
   opts['config'] = {type: 'string'};
   return opts;
@@ -82,6 +83,8 @@ export function loadPreset(name: string): Record<string, unknown> {
 }
 
 export interface BuildOptions {
+  /** A partial config proposed by `heartseg plan` (the first layer over the defaults). */
+  plan?: Record<string, unknown>;
   preset?: string;
   configFile?: string;
   /** Values of the parsed flags, keyed by flag name without dashes. */
@@ -107,6 +110,7 @@ export function flagOverrides(flags: BuildOptions['flags']): Record<string, unkn
 /** defaults < preset < config file < flags < set; throws ConfigError listing every problem. */
 export function buildConfig(opts: BuildOptions): HeartsegConfig {
   const layers: Record<string, unknown>[] = [];
+  if (opts.plan) layers.push(opts.plan);
   if (opts.preset) layers.push(loadPreset(opts.preset));
   if (opts.configFile) layers.push(readConfigFile(opts.configFile));
   layers.push(flagOverrides(opts.flags));
@@ -132,5 +136,6 @@ export function configFlagHelp(): string[] {
   lines.push(`  --amp / --no-amp    mixed precision on CUDA (default ${d.train.amp ? 'on' : 'off'})`);
   lines.push(`  --preset NAME       start from py/heartseg/presets/NAME.json (${listPresets().join(', ') || 'none yet'})`);
   lines.push('  --config FILE       JSON config (partial allowed); flags override it');
+  lines.push('  --no-plan           without --preset/--config, start from the plain defaults instead of `heartseg plan`');
   return lines;
 }
