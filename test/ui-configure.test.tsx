@@ -74,8 +74,16 @@ describe('Configure', () => {
     await find(stdin, 'model.features');
     await typeValue(stdin, '8');
     await until(lastFrame, (f) => f.includes('at least two positive channel counts'));
-    await press(stdin, KEY.escape, 't');
+    await press(stdin, KEY.enter); // an invalid value is not committed: the editor stays open with its message
+    frame = await until(lastFrame, (f) => f.includes('at least two positive channel counts'));
     expect(core.started).toHaveLength(0);
+    await press(stdin, KEY.escape);
+    await until(lastFrame, (f) => f.includes('enter edit'));
+    await press(stdin, 't');
+    await until(() => String(core.started.length), (n) => n === '1');
+    // training starts only with the last valid value, never the refused one
+    const launch = core.started[0].args as {config: {model: {features: number[]}}};
+    expect(launch.config.model.features).toEqual([32, 64, 128, 256]);
   });
 
   it('cycles choices and toggles switches', async () => {

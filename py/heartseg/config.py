@@ -295,6 +295,18 @@ def load(path: str | Path) -> Config:
         raise ValueError(f"{p}: {e}") from e
 
 
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'train': {'epochs': 3}} -> {'train.epochs': 3}: dotted keys, as errors and reasons name them."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Deep-merge two config dicts (override wins); used for presets and resumed runs."""
     out = dict(base)

@@ -6,6 +6,7 @@ import {intensityStats, type IntensityStats} from '../core/analyze/stats.js';
 import {formatNumber} from '../core/render/table.js';
 import {colourEnabled} from '../core/render/terminal.js';
 import type {CommandSpec} from './common.js';
+import {GLOBAL_OPTIONS} from './base.js';
 
 export interface CommandStreams {
   stdout: {write(text: string): unknown};
@@ -33,15 +34,8 @@ Examples:
   heartseg info data/labelsTr/*.nii.gz --json
 `;
 
-/** The CLI's global flags, accepted and ignored here; a local copy keeps the engine modules out of start-up. */
-export const TOLERATED_GLOBALS = {
-  'runs-dir': {type: 'string'},
-  name: {type: 'string'},
-  python: {type: 'string'},
-  ci: {type: 'boolean'},
-  json: {type: 'boolean'},
-  help: {type: 'boolean', short: 'h'},
-} as const;
+/** The CLI's global flags, accepted and ignored here (base.js is the light module, so start-up stays small). */
+export const TOLERATED_GLOBALS = GLOBAL_OPTIONS;
 
 export const EXIT_OK = 0;
 export const EXIT_BAD_INPUT = 2;

@@ -30,19 +30,11 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
 
-def _flat(config: dict, prefix: str = "") -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flat(value, name + "."))
-        else:
-            out[name] = value
-    return out
 
 
 def run(args) -> int:
     from heartseg import planning
+    from heartseg.config import flatten
 
     fingerprint = planning.read_fingerprint(args.data, args.cache_dir or None)
     device = planning.detect_device(args.device)
@@ -63,7 +55,7 @@ def run(args) -> int:
     out = sys.stdout
     out.write(f"plan for {args.data}: {len(fingerprint.shapes)} cases, on {device.kind} ({device.name}, "
               f"{device.memory_gb:.0f} GB {'free' if device.kind == 'cuda' else 'RAM'})\n")
-    flat = _flat(plan.config)
+    flat = flatten(plan.config)
     width = max(len(k) for k in flat)
     for key, value in flat.items():
         reason = plan.reasons.get(key, "")

@@ -36,15 +36,6 @@ def _build(data: dict[str, Any], file: str) -> cfgmod.Config:
         raise BadInput(str(e), file=file) from None
 
 
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def load_config(config_path: str | None, preset: str | None, run_dir: Path, resume: bool) -> tuple[cfgmod.Config, dict[str, Any]]:
@@ -65,7 +56,7 @@ def load_config(config_path: str | None, preset: str | None, run_dir: Path, resu
     stored_path = run_dir / "config.json"
     stored = _read_json(stored_path, "the run's config.json")
     _build(stored, str(stored_path))
-    flat_stored, flat_user = flatten(stored), flatten(user)
+    flat_stored, flat_user = cfgmod.flatten(stored), cfgmod.flatten(user)
     problems = []
     for key, value in flat_user.items():
         if key in RESUME_MAY_CHANGE or key not in flat_stored:
