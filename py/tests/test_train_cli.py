@@ -53,6 +53,8 @@ def test_run_folder_holds_the_complete_config_and_full_checkpoints(finished):
     cfg = cfgmod.from_dict(stored)
     assert cfg.model.out_channels == 1 and cfg.data.spacing is not None  # resolved from the dataset
     assert cfg.train.iters_per_epoch == finished["cfg_dict"]["train"]["iters_per_epoch"]
+    split = json.loads((run / "split.json").read_text())
+    assert len(split["train"]) == 3 and len(split["val"]) == 1 and not set(split["train"]) & set(split["val"])
     last = load_checkpoint(run / "checkpoints" / "last.pt")
     best = load_checkpoint(run / "checkpoints" / "best.pt")
     assert last.kind == best.kind == "heartseg" and last.epoch == 2

@@ -124,6 +124,8 @@ def _train(args, info, events) -> int:
     try:
         if info.is_main:
             runfolder.write_config(run_dir, cfgmod.to_dict(cfg))
+            # the split is part of the result: evaluation and comparisons must use the same held-out cases
+            runfolder.write_json_atomic(run_dir / "split.json", {"train": list(train_names), "val": list(val_names)})
             events.attach_run_dir(run_dir)
         distributed.barrier()
         events.emit(ev.RunStart(command="train", run_dir=str(run_dir), config=cfgmod.to_dict(cfg),
