@@ -16,6 +16,19 @@ export interface SliceNav {
   centreOn: (centre: Partial<Record<Axis, number>>) => void;
 }
 
+/** The viewer's keys, the same on every screen: arrows and page keys scroll, `l` toggles the overlay. */
+export function sliceScrollKeys(nav: SliceNav): Record<string, () => void> {
+  return {
+    up: () => nav.scroll(1),
+    down: () => nav.scroll(-1),
+    right: () => nav.scroll(1),
+    left: () => nav.scroll(-1),
+    pageup: () => nav.scroll(10),
+    pagedown: () => nav.scroll(-10),
+    l: nav.toggleOverlay,
+  };
+}
+
 /** `slices` gives the count along an axis (null while nothing is open). */
 export function useSliceNav(slices: ((axis: Axis) => number) | null): SliceNav {
   const [axis, setAxis] = useState<Axis>('axial');

@@ -7,7 +7,7 @@ import {Prompt} from '../components/Prompt.js';
 import {SliceView} from '../components/SliceView.js';
 import {useAsync} from '../hooks/useAsync.js';
 import {useKeys} from '../hooks/useKeys.js';
-import {AXIS_KEYS, useSliceNav} from '../hooks/useSliceNav.js';
+import {AXIS_KEYS, sliceScrollKeys, useSliceNav} from '../hooks/useSliceNav.js';
 import {fit, fmtNum} from '../state/format.js';
 import {useColour, useSize, useTheme} from '../theme.js';
 import type {ScreenProps} from './types.js';
@@ -45,13 +45,7 @@ function DatasetView({core, go, back, root}: ScreenProps & {root: string}) {
     escape: back,
     '[': () => setSelected((s) => Math.max(0, s - 1)),
     ']': () => setSelected((s) => Math.min(cases.length - 1, s + 1)),
-    up: () => nav.scroll(1),
-    down: () => nav.scroll(-1),
-    right: () => nav.scroll(1),
-    left: () => nav.scroll(-1),
-    pageup: () => nav.scroll(10),
-    pagedown: () => nav.scroll(-10),
-    l: nav.toggleOverlay,
+    ...sliceScrollKeys(nav),
     t: () => go({screen: 'configure', root}),
   };
   for (const [k, axis] of Object.entries(AXIS_KEYS)) keys[k] = () => nav.setAxis(axis);

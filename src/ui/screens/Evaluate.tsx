@@ -10,7 +10,7 @@ import {SurfaceView} from '../components/SurfaceView.js';
 import {errorText, useAsync} from '../hooks/useAsync.js';
 import {useKeys} from '../hooks/useKeys.js';
 import {useRunEvents} from '../hooks/useRunEvents.js';
-import {AXIS_KEYS, useSliceNav} from '../hooks/useSliceNav.js';
+import {AXIS_KEYS, sliceScrollKeys, useSliceNav} from '../hooks/useSliceNav.js';
 import {evalReducer, initialEval, metricColumns, replayEval, sortRows, type EvalState, type SortDir} from '../state/evalReducer.js';
 import {fmtNum} from '../state/format.js';
 import {useColour, useSize, useTheme} from '../theme.js';
@@ -83,15 +83,7 @@ function EvaluateView({core, runDir, start, data, back, initial}: ScreenProps & 
     });
   } else if (view === 'slices') {
     for (const [k, axis] of Object.entries(AXIS_KEYS)) keys[k] = () => nav.setAxis(axis);
-    Object.assign(keys, {
-      up: () => nav.scroll(1),
-      down: () => nav.scroll(-1),
-      right: () => nav.scroll(1),
-      left: () => nav.scroll(-1),
-      pageup: () => nav.scroll(10),
-      pagedown: () => nav.scroll(-10),
-      l: nav.toggleOverlay,
-    });
+    Object.assign(keys, sliceScrollKeys(nav));
   } else {
     Object.assign(keys, {
       left: () => setTurn((t) => ({...t, yaw: t.yaw - 15})),
