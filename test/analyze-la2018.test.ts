@@ -5,13 +5,15 @@ import {fileURLToPath} from 'node:url';
 import {execa} from 'execa';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {analyzeDataset, type CaseAnalysis, type DatasetAnalysis} from '../src/core/analyze/index.js';
+import {resolvePython} from '../src/core/python.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const la2018 = path.resolve(repoRoot, '..', 'shared', 'data', 'la2018');
 const haveData = existsSync(path.join(la2018, 'dataset.json'));
 if (!haveData) console.log(`skipping la2018 analysis tests: ${la2018} is absent`);
 
-const python = process.env.HEARTSEG_PYTHON ?? '/root/.local/share/heartseg/venv/bin/python';
+// The interpreter the CLI would use (flag, $HEARTSEG_PYTHON, the setup venv, python3).
+const python = await resolvePython().then((r) => r.path).catch(() => 'python3');
 
 async function engineAnalysis(): Promise<{skip: string} | {result: {cases: Partial<CaseAnalysis>[]}}> {
   const probe = await execa(python, ['-c', 'import nibabel, numpy'], {reject: false});

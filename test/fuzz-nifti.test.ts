@@ -7,22 +7,13 @@ import {gunzipSync, gzipSync} from 'node:zlib';
 import {afterAll, describe, expect, it} from 'vitest';
 import {NiftiError, readNifti, readNiftiBytes} from '../src/core/nifti/index.js';
 import {niftiBytes} from './nifti-writer.js';
+import {mulberry32} from './helpers/prng.js';
 
 const CASES = 10_000;
 const FILE_EVERY = 25; // every 25th case also goes through a real file
 const MAX_BYTES = 32 << 20; // bounds what any one case may allocate
 const MAX_SEED_BYTES = 256 << 10;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const corpus = path.resolve(repoRoot, '..', 'shared', 'data', 'nifti-corpus');

@@ -6,22 +6,14 @@ import {execa} from 'execa';
 import {afterAll, describe, expect, it} from 'vitest';
 import {readNifti} from '../src/core/nifti/index.js';
 import {niftiBytes, type Dt, type NiftiSpec} from './nifti-writer.js';
+import {mulberry32} from './helpers/prng.js';
+import {resolvePython} from '../src/core/python.js';
 
-const python = process.env.HEARTSEG_PYTHON ?? '/root/.local/share/heartseg/venv/bin/python';
+// The interpreter the CLI would use (flag, $HEARTSEG_PYTHON, the setup venv, python3).
+const python = await resolvePython().then((r) => r.path).catch(() => 'python3');
 const probe = await execa(python, ['-c', 'import nibabel, numpy'], {reject: false}).catch(() => ({exitCode: 1}));
 const haveNibabel = probe.exitCode === 0;
 if (!haveNibabel) console.log(`skipping NiBabel cross-check: no Python with nibabel at ${python}`);
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NIBABEL_SCRIPT = `
 import json, sys, numpy as np, nibabel as nib

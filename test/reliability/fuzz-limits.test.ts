@@ -9,21 +9,13 @@ import {afterAll, expect, it} from 'vitest';
 import {NiftiError, readNifti, readNiftiBytes} from '../../src/core/nifti/index.js';
 import {sharedDir} from '../helpers/bad-corpus.js';
 import {niftiBytes} from '../nifti-writer.js';
+import {mulberry32} from '../helpers/prng.js';
 
 const CASES = 2_000;
 const FILE_EVERY = 4;
 const MAX_BYTES = 1 << 20; // the limit handed to the reader
 const SLACK = 8 << 20; // the reader's streaming buffers (1 MiB read and inflate chunks), whatever the header claims
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function seeds(): Uint8Array[] {
   const out = [
