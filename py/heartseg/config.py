@@ -239,7 +239,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
 
 
 def _check(cfg: Config) -> None:
-    flat = {f"{s}.{k}": v for s, sub in to_dict(cfg).items() if isinstance(sub, dict) for k, v in sub.items()}
+    flat = flatten(to_dict(cfg))
     for key, allowed in CHOICES.items():
         if flat[key] not in allowed:
             raise ValueError(f"{key}: got {json.dumps(flat[key])}, expected one of {', '.join(allowed)}")

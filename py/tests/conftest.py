@@ -106,3 +106,14 @@ def la2018() -> Path:
     if not (LA2018 / "dataset.json").exists():
         pytest.skip(f"la2018 not found at {LA2018} (../shared is absent)")
     return LA2018
+
+
+@pytest.fixture
+def restore_torch_globals():
+    """Tests that switch deterministic algorithms or thread counts hand torch back as they found it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.use_deterministic_algorithms(False)
+    torch.set_num_threads(threads)

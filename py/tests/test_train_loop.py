@@ -14,14 +14,6 @@ from heartseg.train.loop import Trainer, unpack
 from test_train_helpers import tiny_config_dict, tiny_dataset
 
 
-@pytest.fixture
-def restore_torch_globals():
-    threads = torch.get_num_threads()
-    yield
-    torch.use_deterministic_algorithms(False)
-    torch.set_num_threads(threads)
-
-
 def test_early_stopping_after_patience_validations_without_gain(tmp_path, restore_torch_globals):
     root = tiny_dataset(tmp_path / "data", cases=3)
     cfg = cfgmod.from_dict(cfgmod.merge(tiny_config_dict(root, tmp_path / "cache"), {

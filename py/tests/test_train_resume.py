@@ -21,14 +21,6 @@ from heartseg.train.runfolder import LAST
 from test_train_helpers import PY_ROOT, engine, read_events, tiny_config_dict, tiny_dataset, write_config
 
 
-@pytest.fixture
-def restore_torch_globals():
-    threads = torch.get_num_threads()
-    yield
-    torch.use_deterministic_algorithms(False)
-    torch.set_num_threads(threads)
-
-
 def _fit(cfg: cfgmod.Config, run_dir: Path, stop_after: int | None = None, resume: bool = False) -> Trainer:
     prepared = prepare(cfg.data)
     train_names, val_names = prepared.split()
