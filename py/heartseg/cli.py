@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "tbread": "Read the scalars of a TensorBoard log folder as JSON.",
     "plan": "Propose spacing, patch, batch, network and iterations for a dataset and device.",
     "bench": "Engine-side benchmarks (used by `heartseg bench`).",
+    "schema": "Write the contract files (config and event JSON Schemas, run-folder names) the front derives from.",
 }
 
 

@@ -1,50 +1,97 @@
-"""The engine's typed configuration: nested dataclasses, one docstring line per field.
+"""The engine's typed configuration: nested pydantic models, one docstring line under each field.
 
-The TypeScript front mirrors this in `src/core/config.ts` (zod); a test on each side checks the defaults agree.
-Axis order everywhere in the config is (z, y, x), i.e. torch's (D, H, W).
+This module is the one definition of the config. `python -m heartseg schema` turns it into
+`schema/config.schema.json`, from which the front derives its validator, its TypeScript types, the command-line
+flags (`x-flag`), the configure form, the keys a resume may change (`x-resume`) and the text of every error
+(`x-expected`). Axis order everywhere in the config is (z, y, x), i.e. torch's (D, H, W).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import copy
+import functools
 import json
-import types
-import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+Triple = Annotated[list[PositiveFloat], Field(min_length=3, max_length=3)]
+Patch = Annotated[list[Annotated[int, Field(ge=8)]], Field(min_length=3, max_length=3)]
+Postprocess = Literal["largest", "fill_holes"]
 
 
-@dataclass
-class DataConfig:
-    root: str = ""
+def setting(default: Any = ..., *, flag: str | None = None, arg: str | None = None, resume: bool = False,
+            expected: str | None = None, default_factory: Any = None, **constraints: Any) -> Any:
+    """A config field with the metadata the front derives its flags, resume rule and messages from.
+
+    flag: the command-line flag that sets it (`--flag ARG`); resume: a `--resume` may change it;
+    expected: the "expected ..." text of errors when the generated one would be unclear.
+    """
+    extra: dict[str, Any] = {}
+    if flag:
+        extra["x-flag"] = flag
+        extra["x-arg"] = arg or "X"
+    if resume:
+        extra["x-resume"] = True
+    if expected:
+        extra["x-expected"] = expected
+    if default_factory is not None:
+        return Field(default_factory=default_factory, json_schema_extra=extra or None, **constraints)
+    return Field(default, json_schema_extra=extra or None, **constraints)
+
+
+class Section(BaseModel):
+    # strict: "5" is not 5 and 1 is not true; int -> float is still accepted (JSON has one number type)
+    model_config = ConfigDict(extra="forbid", strict=True, use_attribute_docstrings=True, validate_default=True)
+
+
+class DataConfig(Section):
+    root: str = setting("", resume=True)
     """Dataset folder in Decathlon layout (dataset.json, imagesTr/, labelsTr/)."""
-    cache_dir: str = ""
+    cache_dir: str = setting("", flag="cache-dir", arg="DIR", resume=True)
     """Folder for preprocessed cases; empty means $HEARTSEG_CACHE or ~/.cache/heartseg."""
-    spacing: list[float] | None = None
-    """Target voxel spacing in mm as [z, y, x]; null means the dataset's median spacing."""
-    normalization: str = "zscore"
-    """Intensity normalisation: 'zscore' (per case, over the body), 'percentile' (clip 0.5-99.5 %, then z-score) or 'none'."""
-    val_fraction: float = 0.2
-    """Share of cases held out for validation when val_cases is empty."""
-    val_cases: list[str] = field(default_factory=list)
+    spacing: Triple | Literal["native"] | None = setting(
+        None, flag="spacing", arg="Z,Y,X", expected="three positive numbers (z, y, x in mm), 'native' or null (median)")
+    """Target voxel spacing in mm as [z, y, x]; null: the dataset's median; 'native': each image's own grid."""
+    normalization: Literal["zscore", "percentile", "minmax", "none"] = setting("zscore", flag="normalization",
+                                                                               arg="NAME")
+    """Intensities: 'zscore' (per case, over the body), 'percentile' (clip 0.5-99.5 %, z-score), 'minmax' ([0, 1] per volume) or 'none'."""
+    val_fraction: float = setting(0.2, ge=0, lt=1)
+    """Share of cases held out for validation when val_cases is empty and there are no folds."""
+    val_cases: list[str] = setting(default_factory=list)
     """Case names held out for validation; empty means a seeded split by val_fraction."""
     split_seed: int = 0
-    """Seed of the train/validation split."""
-    max_cases: int = 0
+    """Seed of the train/validation split and of the cross-validation folds."""
+    folds: int = setting(0, flag="folds", arg="K", ge=0, expected="0 (one split) or a number of folds >= 2")
+    """Cross-validation folds: 0 trains one split by val_fraction/val_cases; K >= 2 splits the cases into K folds."""
+    fold: int | Literal["all"] | None = setting(None, flag="fold", arg="N|all",
+                                                expected="null (every fold), a fold number or 'all'")
+    """With folds: null trains every fold in turn, N only fold N; 'all' trains one model on every case (no validation)."""
+    max_cases: int = setting(0, flag="max-cases", arg="N", ge=0)
     """Use at most this many cases (0 means all); for quick trials."""
-    patch: list[int] = field(default_factory=lambda: [64, 128, 128])
+    patch: Patch = setting(default_factory=lambda: [64, 128, 128], flag="patch", arg="Z,Y,X",
+                           expected="three sizes >= 8 (z, y, x in voxels)")
     """Training patch size in voxels, [z, y, x]."""
-    batch: int = 2
+    batch: int = setting(2, flag="batch", arg="N", ge=1)
     """Patches per training step (per process when distributed)."""
-    foreground_share: float = 0.33
+    foreground_share: float = setting(0.33, ge=0, le=1)
     """Minimum share of patches centred on a foreground voxel (label chosen uniformly)."""
-    workers: int = 0
-    """DataLoader worker processes (0 samples in the training process)."""
+    workers: int = setting(0, flag="workers", arg="N", ge=0, resume=True)
+    """Patch-sampling worker processes that overlap the training step (0 samples in the training process)."""
+
+    @model_validator(mode="after")
+    def _fold_in_range(self) -> "DataConfig":
+        if self.folds == 1:
+            raise ValueError("data.folds: got 1, expected 0 (one split) or a number of folds >= 2")
+        if isinstance(self.fold, int) and not 0 <= self.fold < max(self.folds, 1):
+            raise ValueError(f"data.fold: got {self.fold}, expected a fold number from 0 to "
+                             f"{max(self.folds, 1) - 1} (data.folds is {self.folds})")
+        return self
 
 
-@dataclass
-class AugmentConfig:
+class AugmentConfig(Section):
     flip: bool = True
     """Random flips along each axis."""
     rotate: bool = True
@@ -53,7 +100,8 @@ class AugmentConfig:
     """Largest rotation angle in degrees."""
     scale: bool = True
     """Random isotropic zoom."""
-    scale_range: list[float] = field(default_factory=lambda: [0.85, 1.15])
+    scale_range: Annotated[list[PositiveFloat], Field(min_length=2, max_length=2)] = setting(
+        default_factory=lambda: [0.85, 1.15], expected="[low, high] with 0 < low <= high")
     """Zoom factor range [low, high]."""
     intensity: bool = True
     """Random intensity scale and shift."""
@@ -61,223 +109,236 @@ class AugmentConfig:
     """Random gamma on the intensity range."""
     noise: bool = True
     """Additive Gaussian noise."""
-    probability: float = 0.2
+    probability: float = setting(0.2, ge=0, le=1)
     """Probability of each spatial/intensity transform (flips use 0.5 per axis)."""
 
+    @model_validator(mode="after")
+    def _ordered_range(self) -> "AugmentConfig":
+        if self.scale_range[0] > self.scale_range[1]:
+            raise ValueError(f"augment.scale_range: got {json.dumps(self.scale_range)}, expected [low, high] with "
+                             "0 < low <= high")
+        return self
 
-@dataclass
-class ModelConfig:
-    features: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
+
+class ModelConfig(Section):
+    features: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=2)] = setting(
+        default_factory=lambda: [32, 64, 128, 256], flag="features", arg="C,C,..",
+        expected="at least two positive channel counts")
     """Channels per encoder level; depth is its length; the bottleneck has twice the last."""
-    in_channels: int = 1
+    in_channels: int = setting(1, ge=1)
     """Input channels (image modalities)."""
-    out_channels: int = 0
+    out_channels: int = setting(0, ge=0)
     """Output channels; 0 means from the dataset's labels (1 for one foreground label, else labels incl. background)."""
 
 
-@dataclass
-class OptimConfig:
-    optimizer: str = "adamw"
+class OptimConfig(Section):
+    optimizer: Literal["adamw", "sgd"] = setting("adamw", flag="optimizer", arg="NAME")
     """'adamw' or 'sgd' (Nesterov momentum)."""
-    lr: float = 1e-3
+    lr: float = setting(1e-3, flag="lr", arg="X", gt=0)
     """Peak learning rate."""
-    weight_decay: float = 1e-4
+    weight_decay: float = setting(1e-4, ge=0)
     """Weight decay."""
-    momentum: float = 0.99
+    momentum: float = setting(0.99, ge=0, lt=1)
     """SGD momentum (ignored by AdamW)."""
-    schedule: str = "poly"
-    """Learning-rate schedule: 'poly', 'cosine', 'step' or 'constant'."""
-    warmup_epochs: int = 0
+    schedule: Literal["poly", "cosine", "step", "constant"] = setting("poly", flag="schedule", arg="NAME")
+    """Learning-rate schedule over the run (its steps, or its time budget with train.minutes)."""
+    warmup_epochs: int = setting(0, ge=0)
     """Epochs of linear warm-up before the schedule."""
-    step_size: int = 30
+    step_size: int = setting(30, ge=1)
     """Epochs between decays for the 'step' schedule."""
-    step_gamma: float = 0.5
+    step_gamma: float = setting(0.5, gt=0)
     """Decay factor for the 'step' schedule."""
-    grad_clip: float = 12.0
+    grad_clip: float = setting(12.0, ge=0)
     """Clip the gradient norm to this value (0 turns clipping off)."""
 
 
-@dataclass
-class TrainConfig:
-    epochs: int = 100
-    """Number of epochs."""
-    iters_per_epoch: int = 250
+class TrainConfig(Section):
+    epochs: int = setting(100, flag="epochs", arg="N", ge=1, resume=True)
+    """Number of epochs (with train.minutes: the most; the budget decides)."""
+    iters_per_epoch: int = setting(250, flag="iters", arg="N", ge=1)
     """Training steps per epoch."""
-    val_every: int = 1
+    minutes: float = setting(0.0, flag="minutes", arg="M", ge=0, resume=True)
+    """Time budget: the schedule runs on elapsed time and the run ends on time with lr 0 (0: run the epochs)."""
+    val_every: int = setting(1, flag="val-every", arg="N", ge=1, resume=True)
     """Validate on whole validation volumes every this many epochs."""
-    patience: int = 0
+    patience: int = setting(0, flag="patience", arg="N", ge=0, resume=True)
     """Stop after this many validations without a better Dice (0 means never stop early)."""
-    loss: str = "dice_ce"
+    loss: Literal["dice_ce", "dice"] = "dice_ce"
     """'dice_ce' (soft Dice + cross-entropy) or 'dice'."""
-    seed: int = 0
+    seed: int = setting(0, flag="seed", arg="N")
     """Seed for weights, sampling and augmentation."""
     deterministic: bool = False
     """Deterministic algorithms (slower; makes runs and resumes reproducible)."""
-    device: str = "auto"
+    device: str = setting("auto", flag="device", arg="DEV", resume=True, pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+                          expected="auto, cpu, cuda or cuda:N")
     """'auto', 'cpu', 'cuda' or 'cuda:N'."""
-    amp: bool = True
-    """Mixed precision on CUDA (bf16 where supported, else fp16 with a scaler); CPU always runs fp32."""
-    channels_last: bool = False
-    """Use the channels_last_3d memory format."""
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = setting("auto", flag="precision", arg="P")
+    """'auto': bf16 where the device runs it natively and it measures faster, else fp32; or force one."""
+    layout: Literal["auto", "contiguous", "channels_last"] = setting("auto", flag="layout", arg="L")
+    """Memory format of activations: 'auto' picks channels_last_3d when it measures faster."""
     compile: bool = False
     """Wrap the model in torch.compile."""
-    threads: int = 0
+    threads: int = setting(0, flag="threads", arg="N", ge=0, resume=True)
     """CPU threads for torch (0 means torch's default)."""
-    tb_image_every: int = 5
+    ema_decay: float = setting(0.0, ge=0, lt=1)
+    """Exponential moving average of the weights for the final model (0: off)."""
+    bn_recalibration: int = setting(0, ge=0)
+    """Training batches over which BatchNorm statistics are recomputed for the final model (0: off)."""
+    checkpoint_minutes: float = setting(5.0, ge=0, resume=True)
+    """Write last.pt at most this often, besides the end and every stop (0: after every epoch)."""
+    tb_image_every: int = setting(5, ge=1, resume=True)
     """Write a validation slice image to TensorBoard every this many epochs."""
-    step_event_seconds: float = 1.0
+    step_event_seconds: float = setting(1.0, ge=0, resume=True)
     """Least time between two 'step' events."""
     sync_bn: bool = True
     """Synchronise BatchNorm across ranks under torchrun, so N ranks with batch B train like one process with batch N*B."""
 
 
-@dataclass
-class InferConfig:
-    overlap: float = 0.5
+class InferConfig(Section):
+    checkpoint: Literal["final", "best", "last"] = setting("final", flag="use", arg="WHICH")
+    """Weights evaluate/predict take from a run: 'final' (end of training), 'best' (best validation Dice) or 'last'."""
+    overlap: float = setting(0.5, ge=0, lt=1)
     """Sliding-window overlap, from 0 (none) to below 1."""
     gaussian: bool = True
     """Gaussian importance weighting of window centres (else constant)."""
-    tta: bool = False
-    """Mirroring test-time augmentation (up to 8x the cost)."""
-    sw_batch: int = 2
+    tta: Literal[1, 2, 4, 8] = setting(1, flag="tta", arg="N", expected="1, 2, 4 or 8")
+    """Mirrored passes per window (test-time augmentation): 1 (none), 2, 4 or 8; the cost grows in proportion."""
+    threshold: float = setting(0.5, flag="threshold", arg="P", gt=0, lt=1)
+    """Probability above which a voxel is foreground when the model has one output channel (sigmoid)."""
+    postprocess: list[Postprocess] = setting(default_factory=lambda: ["largest", "fill_holes"], flag="postprocess",
+                                             arg="STEPS", expected="a list of largest, fill_holes (or none)")
+    """After thresholding, per label: 'largest' keeps the largest connected component, 'fill_holes' fills holes."""
+    sw_batch: int = setting(2, ge=1, resume=True)
     """Windows per forward pass."""
-    keep_largest: bool = True
-    """Keep only the largest connected component per label."""
-    stitch_device: str = "auto"
+    stitch_device: Literal["auto", "cpu", "cuda"] = setting("auto", resume=True)
     """Where probabilities are accumulated: 'auto' (the model's device if it fits), 'cpu' or 'cuda'."""
 
 
-@dataclass
-class Config:
-    name: str = ""
+class Config(Section):
+    name: str = setting("", resume=True)
     """Run name; empty means one made from the date and the dataset."""
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataConfig = setting(default_factory=DataConfig)
     """Dataset, preprocessing and patch sampling."""
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    augment: AugmentConfig = setting(default_factory=AugmentConfig)
     """Training-time augmentation."""
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelConfig = setting(default_factory=ModelConfig)
     """Network architecture."""
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    optim: OptimConfig = setting(default_factory=OptimConfig)
     """Optimiser and learning-rate schedule."""
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = setting(default_factory=TrainConfig)
     """The training loop."""
-    infer: InferConfig = field(default_factory=InferConfig)
-    """Sliding-window inference (validation, evaluation, prediction)."""
+    infer: InferConfig = setting(default_factory=InferConfig)
+    """Sliding-window inference and post-processing (validation, evaluation, prediction)."""
+
+    @model_validator(mode="after")
+    def _patch_fits_depth(self) -> "Config":
+        least = 2 ** len(self.model.features)
+        if min(self.data.patch) < least:
+            raise ValueError(f"data.patch: got {json.dumps(self.data.patch)}, expected sizes >= {least} (2^"
+                             f"{len(self.model.features)} for the {len(self.model.features)} levels of model.features)")
+        return self
 
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "data.normalization": ("zscore", "percentile", "none"),
-    "optim.optimizer": ("adamw", "sgd"),
-    "optim.schedule": ("poly", "cosine", "step", "constant"),
-    "train.loss": ("dice_ce", "dice"),
-    "infer.stitch_device": ("auto", "cpu", "cuda"),
+SECTIONS = ("data", "augment", "model", "optim", "train", "infer")
+
+LEGACY_KEYS = {
+    ("train", "amp"): lambda v: {"precision": "auto" if v else "fp32"},
+    ("train", "channels_last"): lambda v: {"layout": "channels_last" if v else "contiguous"},
+    ("infer", "keep_largest"): lambda v: {"postprocess": ["largest"] if v else []},
+    ("infer", "tta"): lambda v: {"tta": 8 if v else 1},
 }
+"""Keys of configs written before this schema (config.json of older runs), and what they mean now."""
 
 
-def to_dict(cfg: Any) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
+def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """A config dict with LEGACY_KEYS rewritten; anything else is left for validation to judge."""
+    out = copy.deepcopy(data)
+    for (section, key), new in LEGACY_KEYS.items():
+        part = out.get(section)
+        if isinstance(part, dict) and key in part:
+            if not isinstance(part[key], bool):
+                continue  # not what older versions wrote: validation names it as it is
+            for k, v in new(part.pop(key)).items():
+                part.setdefault(k, v)
+    return out
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    return cfg.model_dump(mode="json")
 
 
 def defaults() -> dict[str, Any]:
     return to_dict(Config())
 
 
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is list:
-        return f"list of {_type_name(typing.get_args(tp)[0])}"
-    return {int: "integer", float: "number", str: "string", bool: "true/false", type(None): "null"}.get(tp, str(tp))
+@functools.lru_cache(maxsize=1)
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of Config, every leaf with its `x-expected` error text (what schema/ holds)."""
+    from heartseg.schema_text import annotate_expected, resolve
+
+    schema = Config.model_json_schema()
+    for key, value in flatten(defaults()).items():  # default_factory fields carry no default of their own
+        resolve(schema, key.split("."))["default"] = value
+    return annotate_expected(schema)
 
 
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            try:
-                return _coerce(value, arg, key)
-            except ValueError:
-                continue
-        raise ValueError(f"{key}: got {json.dumps(value)}, expected {_type_name(tp)}")
-    if tp is type(None):
-        if value is None:
+def field_schema(key: str) -> dict[str, Any] | None:
+    """The JSON Schema of a dotted key ('train.epochs'), or None when there is no such key."""
+    from heartseg.schema_text import resolve
+
+    return resolve(json_schema(), key.split("."))
+
+
+def _value_at(data: Any, parts: list[str]) -> Any:
+    for p in parts:
+        if not isinstance(data, dict) or p not in data:
             return None
-    elif origin is list:
-        if isinstance(value, list):
-            return [_coerce(v, typing.get_args(tp)[0], f"{key}[{i}]") for i, v in enumerate(value)]
-    elif tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-    elif dataclasses.is_dataclass(tp):
-        if isinstance(value, dict):
-            return _build(tp, value, key)
-    raise ValueError(f"{key}: got {json.dumps(value)}, expected {_type_name(tp)}")
+        data = data[p]
+    return data
 
 
-def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        where = f"{prefix}." if prefix else ""
-        raise ValueError(f"unknown config key {where}{unknown[0]} (known: {', '.join(sorted(names))})")
-    kwargs = {}
-    for name, value in data.items():
-        key = f"{prefix}.{name}" if prefix else name
-        kwargs[name] = _coerce(value, hints[name], key)
-    return cls(**kwargs)
+def problems_of(error: ValidationError, data: Any) -> list[str]:
+    """One line per problem: 'KEY: got VALUE, expected TEXT' or 'unknown config key KEY (known: ...)'."""
+    out: list[str] = []
+    for err in error.errors():
+        if err["type"] == "extra_forbidden":  # the last part is the unknown name itself
+            parts = [p for p in err["loc"] if isinstance(p, str)]
+        else:  # union branches add their tags ("literal['native']") and list items their index
+            parts = [p for p in err["loc"] if isinstance(p, str) and p in _known_path_names()]
+        key = ".".join(parts)
+        if err["type"] == "extra_forbidden":
+            parent = field_schema(".".join(parts[:-1])) if len(parts) > 1 else json_schema()
+            known = sorted((parent or {}).get("properties", {}))
+            line = f"unknown config key {key} (known: {', '.join(known)})"
+        elif err["type"] == "value_error":
+            line = str(err["ctx"]["error"]) if err.get("ctx") else err["msg"]
+        else:
+            spec = field_schema(key) if key else None
+            expected = spec.get("x-expected", "a JSON object") if spec else "a JSON object"
+            value = _value_at(data, parts) if parts else data
+            line = f"{key or 'config'}: got {json.dumps(value)}, expected {expected}"
+        if line not in out:
+            out.append(line)
+    return out
 
 
-def _check(cfg: Config) -> None:
-    flat = flatten(to_dict(cfg))
-    for key, allowed in CHOICES.items():
-        if flat[key] not in allowed:
-            raise ValueError(f"{key}: got {json.dumps(flat[key])}, expected one of {', '.join(allowed)}")
-    def need(ok: bool, key: str, expected: str) -> None:
-        if not ok:
-            raise ValueError(f"{key}: got {json.dumps(flat[key])}, expected {expected}")
-    need(len(cfg.data.patch) == 3 and all(p >= 8 for p in cfg.data.patch), "data.patch", "three sizes >= 8")
-    need(cfg.data.spacing is None or (len(cfg.data.spacing) == 3 and all(s > 0 for s in cfg.data.spacing)),
-         "data.spacing", "null or three positive numbers")
-    need(0 <= cfg.data.val_fraction < 1, "data.val_fraction", "a number in [0, 1)")
-    need(cfg.data.batch >= 1, "data.batch", "an integer >= 1")
-    need(0 <= cfg.data.foreground_share <= 1, "data.foreground_share", "a number in [0, 1]")
-    need(cfg.data.workers >= 0, "data.workers", "an integer >= 0")
-    need(cfg.data.max_cases >= 0, "data.max_cases", "an integer >= 0")
-    need(len(cfg.model.features) >= 2 and all(f >= 1 for f in cfg.model.features), "model.features",
-         "at least two positive channel counts")
-    need(cfg.model.in_channels >= 1, "model.in_channels", "an integer >= 1")
-    need(cfg.model.out_channels >= 0, "model.out_channels", "an integer >= 0")
-    need(cfg.optim.lr > 0, "optim.lr", "a positive number")
-    need(cfg.optim.grad_clip >= 0, "optim.grad_clip", "a number >= 0")
-    need(cfg.train.epochs >= 1, "train.epochs", "an integer >= 1")
-    need(cfg.train.iters_per_epoch >= 1, "train.iters_per_epoch", "an integer >= 1")
-    need(cfg.train.val_every >= 1, "train.val_every", "an integer >= 1")
-    need(cfg.train.patience >= 0, "train.patience", "an integer >= 0")
-    need(0 <= cfg.infer.overlap < 1, "infer.overlap", "a number in [0, 1)")
-    need(cfg.infer.sw_batch >= 1, "infer.sw_batch", "an integer >= 1")
-    need(len(cfg.augment.scale_range) == 2 and 0 < cfg.augment.scale_range[0] <= cfg.augment.scale_range[1],
-         "augment.scale_range", "[low, high] with 0 < low <= high")
-    need(0 <= cfg.augment.probability <= 1, "augment.probability", "a number in [0, 1]")
+@functools.lru_cache(maxsize=1)
+def _known_path_names() -> frozenset[str]:
+    names: set[str] = set()
+    for model in (Config, DataConfig, AugmentConfig, ModelConfig, OptimConfig, TrainConfig, InferConfig):
+        names.update(model.model_fields)
+    return frozenset(names)
 
 
 def from_dict(data: dict[str, Any]) -> Config:
-    """Build a Config from a (possibly partial) dict; unknown keys and wrong types raise ValueError naming the key."""
+    """Build a Config from a (possibly partial) dict; every problem raises one ValueError naming the key."""
     if not isinstance(data, dict):
-        raise ValueError(f"config: got {type(data).__name__}, expected a JSON object")
-    cfg = _build(Config, data, "")
-    _check(cfg)
-    return cfg
+        raise ValueError(f"config: got {json.dumps(data)}, expected a JSON object")
+    data = upgrade(data)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        raise ValueError("; ".join(problems_of(e, data))) from None
 
 
 def load(path: str | Path) -> Config:
@@ -307,9 +368,26 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    """{'train.epochs': 3} -> {'train': {'epochs': 3}}."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Deep-merge two config dicts (override wins); used for presets and resumed runs."""
     out = dict(base)
     for k, v in override.items():
         out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+def resume_keys() -> tuple[str, ...]:
+    """Dotted keys a --resume may change (fields marked resume=True); the rest must match the run."""
+    return tuple(key for key in flatten(defaults()) if (field_schema(key) or {}).get("x-resume"))

@@ -1,184 +1,291 @@
-"""The event stream: one JSON object per line, to fd 3 when the front opened it, and always to RUN/events.jsonl.
+"""The event stream: one JSON object per line, to fd 3 when the front opened it, and always to the job's own file.
+
+This module is the one definition of the events. `python -m heartseg schema` writes their JSON Schema to
+`schema/events.schema.json`; the front validates every line against it and takes its TypeScript types from it.
+
+The contract: every line carries `v` (SCHEMA_VERSION), `type` and `time`. A reader refuses a line of another
+version, and, within a version, a line with a field the schema does not know (both sides: additionalProperties
+false). Fields are only ever added as optional within a version; removing or changing one bumps the version.
+Numbers that can be infinite (distances when a mask is empty) travel as the string "inf": JSON has no infinity.
 
 The front opens fd 3 and sets HEARTSEG_EVENT_FD=3; without that variable no descriptor is written.
-
-The schema is written once here (dataclasses) and once in `src/core/events.ts` (zod); both sides validate the
-example lines in `schema/events/examples.jsonl`. Numbers that can be infinite (distances when a mask is empty)
-are written as the string "inf": JSON has no infinity.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import json
 import math
 import os
 import threading
 import time
-import types
-import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 SCHEMA_VERSION = 1
+MetricValue = Union[float, Literal["inf", "-inf"], None]
 
 
-@dataclass
-class RunStart:
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class Memory(_Body):
+    cpu_rss_mb: float
+    """Resident memory of the engine process, MB."""
+    gpu_allocated_mb: float | None = None
+    """CUDA memory held by tensors, MB (null on a CPU)."""
+    gpu_reserved_mb: float | None = None
+    """CUDA memory reserved by the caching allocator, MB (null on a CPU)."""
+
+
+class Event(_Body):
+    """Fields every event line has; `type` is set by each subclass."""
+
+    v: Literal[1] = SCHEMA_VERSION
+    """Contract version of the event stream."""
+    time: float = Field(default_factory=lambda: round(time.time(), 3))
+    """Unix time in seconds when the event was written."""
+
+
+class RunStart(Event):
+    type: Literal["run_start"] = "run_start"
     command: str
     """train, evaluate, predict, score, preprocess, bench."""
     run_dir: str | None = None
+    """The folder this job writes (a run, its eval/ or a prediction folder)."""
     config: dict[str, Any] | None = None
-    pid: int = field(default_factory=os.getpid)
+    """The complete config the job runs with."""
+    pid: int = Field(default_factory=os.getpid)
+    """The engine's process id."""
     torch: str | None = None
+    """torch.__version__."""
     device: str | None = None
+    """The device the job runs on."""
     world_size: int = 1
+    """Processes taking part (torchrun ranks)."""
     resumed_from_epoch: int | None = None
+    """The epoch a resumed training continues after."""
+    precision: str | None = None
+    """The precision the job computes in (fp32, bf16, fp16)."""
+    layout: str | None = None
+    """The activations' memory format (contiguous, channels_last)."""
+    checkpoint: str | None = None
+    """The checkpoint an evaluation or prediction applies."""
 
 
-@dataclass
-class Progress:
+class Progress(Event):
+    type: Literal["progress"] = "progress"
     stage: str
     """What is progressing: preprocess, evaluate, predict, score, synth."""
     done: int
+    """Items finished."""
     total: int
+    """Items in all."""
     item: str | None = None
+    """The item just finished."""
 
 
-@dataclass
-class DataSummary:
+class DataSummary(Event):
+    type: Literal["data_summary"] = "data_summary"
     cases: int
+    """Cases in the dataset (after data.max_cases)."""
     train_cases: int
+    """Cases trained on."""
     val_cases: int
+    """Cases validated on."""
     labels: dict[str, str]
     """Label value (as a string) to name, background included."""
     spacing: list[float]
+    """Voxel spacing of the training grid (z, y, x), mm."""
     patch: list[int]
+    """Training patch (z, y, x), voxels."""
     cache_dir: str | None = None
+    """Where preprocessed cases are kept."""
     cache_hits: int = 0
+    """Cases found in the cache."""
     cache_misses: int = 0
+    """Cases preprocessed now."""
 
 
-@dataclass
-class EpochStart:
+class EpochStart(Event):
+    type: Literal["epoch_start"] = "epoch_start"
     epoch: int
     """1-based."""
     epochs: int
+    """Epochs planned (with a time budget: the most)."""
     iters: int
+    """Steps in this epoch."""
 
 
-@dataclass
-class Step:
+class Step(Event):
+    type: Literal["step"] = "step"
     epoch: int
+    """1-based."""
     iter: int
     """1-based within the epoch."""
     iters: int
+    """Steps in this epoch."""
     loss: float
+    """Training loss of the latest step."""
     lr: float
+    """Learning rate of the latest step."""
     voxels_per_s: float | None = None
+    """Training throughput, voxels per second."""
+    elapsed_seconds: float | None = None
+    """Training time so far (with a time budget, what the schedule runs on)."""
 
 
-@dataclass
-class Memory:
-    cpu_rss_mb: float
-    gpu_allocated_mb: float | None = None
-    gpu_reserved_mb: float | None = None
-
-
-@dataclass
-class EpochEnd:
+class EpochEnd(Event):
+    type: Literal["epoch_end"] = "epoch_end"
     epoch: int
+    """1-based."""
     epochs: int
+    """Epochs planned (with a time budget: the most)."""
     train_loss: float
+    """Mean training loss of the epoch."""
     lr: float
+    """Learning rate at the end of the epoch."""
     seconds: float
+    """Wall time of the epoch, validation included."""
     memory: Memory
+    """Memory in use at the end of the epoch."""
     val_loss: float | None = None
+    """Validation loss (null when not validated this epoch)."""
     val_dice: float | None = None
     """Mean foreground Dice over validation cases (null when not validated this epoch)."""
     val_dice_per_label: dict[str, float] | None = None
+    """Validation Dice per label name."""
     best_dice: float | None = None
+    """Best validation Dice so far."""
     is_best: bool = False
+    """This epoch set a new best validation Dice."""
     eta_seconds: float | None = None
+    """Estimated seconds until the run ends."""
     voxels_per_s: float | None = None
+    """Training throughput, voxels per second."""
+    elapsed_seconds: float | None = None
+    """Training time so far."""
+    budget_seconds: float | None = None
+    """The run's time budget (train.minutes), when it has one."""
 
 
-@dataclass
-class Checkpoint:
+class Checkpoint(Event):
+    type: Literal["checkpoint"] = "checkpoint"
     path: str
-    kind: str
-    """last or best."""
+    """The file written."""
+    kind: Literal["last", "best", "final"]
+    """last (to resume), best (best validation Dice) or final (the model at the end of training)."""
     epoch: int
+    """Epochs completed when it was written."""
     metric: float | None = None
+    """Its validation Dice, when known."""
 
 
-@dataclass
-class CaseMetrics:
+class CaseMetrics(Event):
+    type: Literal["case_metrics"] = "case_metrics"
     case: str
+    """Case name."""
     label: str
     """Label name."""
-    metrics: dict[str, float | str | None]
-    """dice, iou, precision, recall, hd95, assd, abs_vol_diff_ml, rel_vol_diff; "inf" for infinite distances."""
+    metrics: dict[str, MetricValue]
+    """Metric name (see schema/contract.json) to value; "inf" for infinite distances."""
     index: int | None = None
+    """1-based position of the case in this evaluation."""
     total: int | None = None
+    """Cases in this evaluation."""
 
 
-@dataclass
-class EvalSummary:
+class EvalSummary(Event):
+    type: Literal["eval_summary"] = "eval_summary"
     cases: int
+    """Cases evaluated."""
     out_dir: str
-    summary: dict[str, dict[str, dict[str, float | str | None]]]
-    """label -> metric -> {mean, std, median, min, max}."""
+    """Where metrics.csv and summary.json were written."""
+    summary: dict[str, dict[str, dict[str, MetricValue]]]
+    """label -> metric -> {mean, std, median, min, max, n, n_inf}."""
 
 
-@dataclass
-class Warning:
+class Fold(Event):
+    type: Literal["fold"] = "fold"
+    fold: int | Literal["all"]
+    """Fold number (0-based), or 'all' for the model trained on every case."""
+    folds: int
+    """Folds of the cross-validation."""
+    status: Literal["started", "completed", "interrupted", "failed"]
+    """Where the fold's training stands."""
+    run_dir: str
+    """The fold's own run folder."""
+    val_dice: float | None = None
+    """The fold's validation Dice once completed."""
+
+
+class Warning(Event):  # noqa: A001 - the event's name on the wire
+    type: Literal["warning"] = "warning"
     message: str
+    """What to know."""
     file: str | None = None
+    """The file it concerns."""
     hint: str | None = None
+    """What to do about it."""
 
 
-@dataclass
-class Error:
+class Error(Event):
+    type: Literal["error"] = "error"
     message: str
+    """What went wrong."""
     file: str | None = None
+    """The file it concerns."""
     hint: str | None = None
-    kind: str = "internal"
+    """What to do about it."""
+    kind: Literal["bad_input", "internal", "out_of_memory", "io"] = "internal"
     """bad_input, internal, out_of_memory, io."""
 
 
-@dataclass
-class RunEnd:
-    status: str
-    """completed, interrupted or failed."""
+class RunEnd(Event):
+    type: Literal["run_end"] = "run_end"
+    status: Literal["completed", "interrupted", "failed"]
+    """How the job ended."""
     reason: str
+    """Why, in a few words."""
     exit_code: int
+    """The engine's exit code (0, 1, 2 or 130)."""
     best_dice: float | None = None
+    """Best validation Dice of a training."""
     epoch: int | None = None
+    """Epochs completed."""
 
 
-EVENT_TYPES: dict[type, str] = {
-    RunStart: "run_start",
-    Progress: "progress",
-    DataSummary: "data_summary",
-    EpochStart: "epoch_start",
-    Step: "step",
-    EpochEnd: "epoch_end",
-    Checkpoint: "checkpoint",
-    CaseMetrics: "case_metrics",
-    EvalSummary: "eval_summary",
-    Warning: "warning",
-    Error: "error",
-    RunEnd: "run_end",
-}
+EVENT_CLASSES: tuple[type[Event], ...] = (RunStart, Progress, DataSummary, EpochStart, Step, EpochEnd, Checkpoint,
+                                          CaseMetrics, EvalSummary, Fold, Warning, Error, RunEnd)
+EVENT_TYPES: dict[type, str] = {cls: cls.model_fields["type"].default for cls in EVENT_CLASSES}
 TYPE_CLASSES = {v: k for k, v in EVENT_TYPES.items()}
+AnyEvent = Annotated[Union[tuple(EVENT_CLASSES)], Field(discriminator="type")]  # type: ignore[valid-type]
+
+
+@functools.lru_cache(maxsize=1)
+def _adapter() -> TypeAdapter:
+    return TypeAdapter(AnyEvent)
+
+
+@functools.lru_cache(maxsize=1)
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of one event line (what schema/events.schema.json holds)."""
+    schema = _adapter().json_schema()
+    for cls in EVENT_CLASSES:  # v, type and time are on every line, though the writer fills them in
+        spec = schema["$defs"][cls.__name__]
+        spec["required"] = ["v", "type", "time", *[r for r in spec.get("required", []) if r not in ("v", "type", "time")]]
+    schema["title"] = "heartseg event"
+    schema["x-version"] = SCHEMA_VERSION
+    return schema
 
 
 def jsonable(value: Any) -> Any:
-    """Turn numpy scalars and infinities into JSON; NaN is refused loudly rather than written silently."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    """Turn numpy scalars and infinities into JSON; NaN becomes null (never written silently as NaN)."""
+    if isinstance(value, BaseModel):
+        return jsonable(value.model_dump())
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -200,96 +307,69 @@ def jsonable(value: Any) -> Any:
     return f
 
 
-def to_record(event: Any) -> dict[str, Any]:
-    kind = EVENT_TYPES[type(event)]
-    return {"v": SCHEMA_VERSION, "type": kind, "time": round(time.time(), 3), **jsonable(event)}
+def to_record(event: Event) -> dict[str, Any]:
+    """The wire form of an event: v, type and time first, then its fields."""
+    body = jsonable(event)
+    return {"v": body.pop("v"), "type": body.pop("type"), "time": body.pop("time"), **body}
 
 
-ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("run_end", "status"): ("completed", "interrupted", "failed"),
-    ("checkpoint", "kind"): ("last", "best"),
-    ("error", "kind"): ("bad_input", "internal", "out_of_memory", "io"),
-}
-
-
-def _matches(value: Any, tp: Any) -> bool:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, a) for a in typing.get_args(tp))
-    if tp is Any:
-        return True
-    if tp is type(None):
-        return value is None
-    if origin is list:
-        return isinstance(value, list) and all(_matches(v, typing.get_args(tp)[0]) for v in value)
-    if origin is dict:
-        vt = typing.get_args(tp)[1]
-        return isinstance(value, dict) and all(_matches(v, vt) for v in value.values())
-    if tp is bool:
-        return isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if tp is str:
-        return isinstance(value, str)
-    if dataclasses.is_dataclass(tp):
-        return isinstance(value, dict) and _check_fields(tp, value, tp.__name__) is None
-    return False
-
-
-def _check_fields(cls: type, body: dict[str, Any], kind: str) -> None:
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(body) - set(fields)
-    if unknown:
-        raise ValueError(f"{kind}: unknown field {sorted(unknown)[0]}")
-    for name, f in fields.items():
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        if name not in body:
-            if required:
-                raise ValueError(f"{kind}: missing field {name}")
-            continue
-        if not _matches(body[name], hints[name]):
-            raise ValueError(f"{kind}.{name}: {json.dumps(body[name])} is not {hints[name]}")
-        allowed = ENUMS.get((kind, name))
-        if allowed and body[name] not in allowed:
-            raise ValueError(f"{kind}.{name}: {body[name]!r} is not one of {', '.join(allowed)}")
-
-
-def validate_record(record: dict[str, Any]) -> None:
-    """Check one parsed event line against the schema; raises ValueError naming the field."""
+def validate_record(record: dict[str, Any]) -> Event:
+    """Check one parsed event line against the contract; raises ValueError naming the field."""
+    if not isinstance(record, dict):
+        raise ValueError("an event must be a JSON object")
     if record.get("v") != SCHEMA_VERSION:
         raise ValueError(f"event version {record.get('v')!r}, expected {SCHEMA_VERSION}")
-    cls = TYPE_CLASSES.get(record.get("type"))
-    if cls is None:
+    if record.get("type") not in TYPE_CLASSES:
         raise ValueError(f"unknown event type {record.get('type')!r}")
     if not isinstance(record.get("time"), (int, float)) or isinstance(record.get("time"), bool):
-        raise ValueError("event time must be a number")
-    _check_fields(cls, {k: v for k, v in record.items() if k not in ("v", "type", "time")}, record["type"])
+        raise ValueError(f"{record['type']}: time must be a number")  # the writer fills it; a reader requires it
+    try:
+        return _adapter().validate_python(record, strict=True)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"][1:])  # loc[0] is the union's tag
+        if err["type"] == "extra_forbidden":
+            raise ValueError(f"{record['type']}: unknown field {where}") from None
+        if err["type"] == "missing":
+            raise ValueError(f"{record['type']}: missing field {where}") from None
+        raise ValueError(f"{record['type']}.{where}: {json.dumps(err.get('input'))[:80]} is invalid ({err['msg']})") from None
 
 
 class EventWriter:
-    """Writes events to RUN/events.jsonl (append, flushed per line) and to $HEARTSEG_EVENT_FD when set."""
+    """Writes events to DIR/events.jsonl (append, flushed per line) and to $HEARTSEG_EVENT_FD when set.
 
-    def __init__(self, run_dir: str | Path | None, fd: int | None = None, enabled: bool = True):
+    `file_name` lets a job keep its events beside its own output (an evaluation's eval/events.jsonl).
+    The descriptor is best effort: once the front is gone (EPIPE, EBADF) events still go to the file.
+    """
+
+    def __init__(self, run_dir: str | Path | None, fd: int | None = None, enabled: bool = True,
+                 file_name: str | None = None):
+        from heartseg import layout
+
         self._lock = threading.Lock()
         self.enabled = enabled
         self._file = None
+        self._file_name = file_name or layout.EVENTS
+        self.front_gone = False
+        """True once writing to the front's descriptor failed (it closed it or exited)."""
         if enabled and run_dir is not None:
-            Path(run_dir).mkdir(parents=True, exist_ok=True)
-            self._file = open(Path(run_dir) / "events.jsonl", "a", encoding="utf-8")
+            self.attach_run_dir(run_dir)
         if fd is None and os.environ.get("HEARTSEG_EVENT_FD", "").isdigit():
             fd = int(os.environ["HEARTSEG_EVENT_FD"])  # the front says which fd it opened; never guess fd 3
         self._fd = fd if enabled and fd is not None and _fd_open(fd) else None
 
-    def attach_run_dir(self, run_dir: str | Path) -> None:
-        """Start appending to RUN/events.jsonl once the run folder exists (it is created only after input checks)."""
-        if self.enabled and self._file is None:
-            Path(run_dir).mkdir(parents=True, exist_ok=True)
-            self._file = open(Path(run_dir) / "events.jsonl", "a", encoding="utf-8")
+    @property
+    def path(self) -> Path | None:
+        return Path(self._file.name) if self._file is not None else None
 
-    def emit(self, event: Any) -> dict[str, Any]:
+    def attach_run_dir(self, run_dir: str | Path) -> None:
+        """Start appending to DIR/<file_name> once the folder may exist (it is created only after input checks)."""
+        if self.enabled and self._file is None:
+            path = Path(run_dir) / self._file_name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "a", encoding="utf-8")
+
+    def emit(self, event: Event) -> dict[str, Any]:
         record = to_record(event)
         if not self.enabled:
             return record
@@ -303,6 +383,7 @@ class EventWriter:
                     os.write(self._fd, line.encode("utf-8"))
                 except OSError:
                     self._fd = None  # the front went away; the file still has everything
+                    self.front_gone = True
         return record
 
     def close(self) -> None:
@@ -326,7 +407,7 @@ class NullWriter(EventWriter):
         super().__init__(None, fd=None, enabled=False)
         self.records: list[dict[str, Any]] = []
 
-    def emit(self, event: Any) -> dict[str, Any]:
+    def emit(self, event: Event) -> dict[str, Any]:
         record = to_record(event)
         self.records.append(record)
         return record

@@ -51,12 +51,14 @@ def importance_map(patch: Sequence[int], gaussian: bool = True, device: Any = No
     return weights.clamp_(min=floor)
 
 
-def mirror_axes(tta: bool) -> list[tuple[int, ...]]:
-    """Spatial axes (of a (B, C, z, y, x) batch) to flip for each TTA pass; () is the plain pass."""
-    if not tta:
-        return [()]
-    spatial = (2, 3, 4)
-    return [combo for r in range(4) for combo in itertools.combinations(spatial, r)]
+def mirror_axes(passes: int | bool) -> list[tuple[int, ...]]:
+    """Spatial axes (of a (B, C, z, y, x) batch) to flip for each of `passes` TTA passes (1, 2, 4 or 8);
+    () is the plain pass. Fewer passes mirror the in-plane axes (x, then y) first."""
+    passes = 8 if passes is True else 1 if passes is False else int(passes)
+    if passes not in (1, 2, 4, 8):
+        raise ValueError(f"tta must be 1, 2, 4 or 8 passes, got {passes}")
+    axes = (4, 3, 2)[: {1: 0, 2: 1, 4: 2, 8: 3}[passes]]
+    return [combo for r in range(len(axes) + 1) for combo in itertools.combinations(axes, r)]
 
 
 def _check_args(image: torch.Tensor, patch: Sequence[int], overlap: float, sw_batch: int, out_channels: int) -> None:
@@ -79,7 +81,7 @@ def sliding_window(
     *,
     overlap: float = 0.5,
     gaussian: bool = True,
-    tta: bool = False,
+    tta: int | bool = 1,
     sw_batch: int = 2,
     device: Any = None,
     stitch_device: Any = None,
@@ -217,6 +219,6 @@ def predict_volume(model: torch.nn.Module, image: torch.Tensor | np.ndarray, pat
             probs_np = probs.cpu().numpy().astype(np.float32, copy=False)
     finally:
         model.train(was_training)
-    if getattr(infer_cfg, "keep_largest", False):
+    if "largest" in getattr(infer_cfg, "postprocess", ()):
         labels = keep_largest_component(labels)
     return labels, probs_np

@@ -20,6 +20,18 @@ METRIC_NAMES: tuple[str, ...] = (
     "dice", "iou", "precision", "recall", "hd95", "assd", "abs_vol_diff_ml", "rel_vol_diff")
 """Every metric case_metrics reports, in the column order of metrics.csv."""
 HIGHER_IS_BETTER = {"dice", "iou", "precision", "recall"}
+METRIC_INFO: dict[str, dict[str, str]] = {
+    "dice": {"unit": "", "description": "Dice overlap, 2|A∩B| / (|A| + |B|)"},
+    "iou": {"unit": "", "description": "intersection over union (Jaccard)"},
+    "precision": {"unit": "", "description": "share of predicted voxels that are in the reference"},
+    "recall": {"unit": "", "description": "share of reference voxels that are predicted"},
+    "hd95": {"unit": "mm", "description": "95th-percentile Hausdorff distance, the larger of the two directed values "
+                                          "(MONAI)"},
+    "assd": {"unit": "mm", "description": "average symmetric surface distance"},
+    "abs_vol_diff_ml": {"unit": "mL", "description": "absolute volume difference"},
+    "rel_vol_diff": {"unit": "", "description": "volume difference relative to the reference"},
+}
+"""Unit and meaning of each metric (exported to schema/contract.json for the front's tables)."""
 
 _SIX = ndimage.generate_binary_structure(3, 1)
 

@@ -20,16 +20,17 @@ def test_defaults_are_complete_and_json():
     assert json.loads(json.dumps(d)) == d
 
 
-def test_every_field_has_a_docstring():
-    src = Path(C.__file__).read_text()
-    import dataclasses
+@pytest.mark.parametrize("cls", [C.DataConfig, C.AugmentConfig, C.ModelConfig, C.OptimConfig, C.TrainConfig,
+                                 C.InferConfig, C.Config], ids=lambda c: c.__name__)
+def test_every_field_has_a_one_line_description(cls):
+    for name, info in cls.model_fields.items():
+        assert info.description and "\n" not in info.description, f"{cls.__name__}.{name} has no docstring line"
 
-    for cls in (C.DataConfig, C.AugmentConfig, C.ModelConfig, C.OptimConfig, C.TrainConfig, C.InferConfig, C.Config):
-        for f in dataclasses.fields(cls):
-            # the line after the field definition is its one-line docstring
-            idx = src.index(f"    {f.name}: ", src.index(f"class {cls.__name__}"))
-            nxt = src[idx:].splitlines()[1].strip()
-            assert nxt.startswith('"""'), f"{cls.__name__}.{f.name} has no docstring"
+
+def test_every_leaf_of_the_schema_says_what_it_expects():
+    for key in C.flatten(C.defaults()):
+        spec = C.field_schema(key)
+        assert spec is not None and spec.get("x-expected") and spec.get("description"), key
 
 
 @pytest.mark.parametrize(
@@ -53,13 +54,21 @@ def test_partial_dicts_fill_defaults(partial, path, expected):
     [
         ({"train": {"epoch": 3}}, "unknown config key train.epoch"),
         ({"bogus": 1}, "unknown config key bogus"),
-        ({"train": {"epochs": "ten"}}, 'train.epochs: got "ten", expected integer'),
+        ({"train": {"epochs": "ten"}}, 'train.epochs: got "ten", expected an integer >= 1'),
         ({"train": {"epochs": 2.5}}, "train.epochs: got 2.5"),
-        ({"train": {"amp": 1}}, "train.amp: got 1, expected true/false"),
+        ({"train": {"compile": 1}}, "train.compile: got 1, expected true/false"),
+        ({"train": {"amp": 1}}, "unknown config key train.amp"),
+        ({"data": {"patch": [8, 8, 8]}}, "data.patch: got [8, 8, 8], expected sizes >= 16 (2^4"),
+        ({"data": {"folds": 1}}, "data.folds: got 1"),
+        ({"data": {"folds": 5, "fold": 5}}, "data.fold: got 5, expected a fold number from 0 to 4"),
+        ({"infer": {"tta": 3}}, "infer.tta: got 3, expected 1, 2, 4 or 8"),
+        ({"infer": {"postprocess": ["smooth"]}}, "infer.postprocess: got [\"smooth\"]"),
+        ({"train": {"device": "gpu"}}, "train.device: got \"gpu\", expected auto, cpu, cuda or cuda:N"),
+        ({"train": {"epochs": "5"}}, "train.epochs: got \"5\", expected an integer >= 1"),
         ({"data": {"patch": [64, 64]}}, "data.patch"),
         ({"data": {"patch": [4, 64, 64]}}, "three sizes >= 8"),
         ({"optim": {"optimizer": "adam"}}, 'optim.optimizer: got "adam", expected one of adamw, sgd'),
-        ({"optim": {"lr": -1}}, "optim.lr: got -1.0, expected a positive number"),
+        ({"optim": {"lr": -1}}, "optim.lr: got -1, expected a positive number"),
         ({"infer": {"overlap": 1.0}}, "infer.overlap"),
         ({"data": {"spacing": [1, 0, 1]}}, "data.spacing"),
         ({"model": {"features": [8]}}, "model.features"),
@@ -82,6 +91,27 @@ def test_load_names_the_file(tmp_path):
     p.write_text(json.dumps({"train": {"epochz": 1}}))
     with pytest.raises(ValueError, match="cfg.json: unknown config key train.epochz"):
         C.load(p)
+
+
+@pytest.mark.parametrize(
+    "legacy, key, expected",
+    [
+        ({"train": {"amp": False}}, "train.precision", "fp32"),
+        ({"train": {"amp": True}}, "train.precision", "auto"),
+        ({"train": {"channels_last": True}}, "train.layout", "channels_last"),
+        ({"infer": {"keep_largest": False}}, "infer.postprocess", []),
+        ({"infer": {"tta": True}}, "infer.tta", 8),
+        ({"infer": {"tta": False}}, "infer.tta", 1),
+    ],
+)
+def test_configs_of_older_runs_still_load(legacy, key, expected):
+    assert C.flatten(C.to_dict(C.from_dict(legacy)))[key] == expected
+
+
+def test_resume_keys_come_from_the_fields():
+    keys = C.resume_keys()
+    assert "train.epochs" in keys and "data.root" in keys
+    assert "data.patch" not in keys and "model.features" not in keys
 
 
 def test_merge_is_deep():

@@ -22,7 +22,7 @@ def prepared(tmp_path_factory):
 
 
 def _sampler(prepared, seed=0, rank=0, augment=None, **data):
-    cfg = replace(DataConfig(patch=[8, 8, 8], batch=2), **data)
+    cfg = DataConfig(patch=[8, 8, 8], batch=2).model_copy(update=data)
     return PatchSampler(prepared, prepared.case_names, cfg, augment, seed=seed, rank=rank)
 
 
@@ -96,7 +96,7 @@ def test_loader_matches_direct_batches(prepared, workers):
 ])
 def test_sampler_bad_arguments(prepared, kwargs, message):
     names = kwargs.pop("names", prepared.case_names)
-    cfg = replace(DataConfig(patch=[8, 8, 8]), **kwargs)
+    cfg = DataConfig(patch=[8, 8, 8]).model_copy(update=kwargs)
     with pytest.raises(ValueError, match=message):
         PatchSampler(prepared, names, cfg, None, seed=0)
 

@@ -35,7 +35,8 @@ def checkpoint(path):
 
 def cfg(base, **data):
     return {"data": {"root": str(base / "data"), "patch": [8, 16, 16], "cache_dir": str(base / "cache"),
-                     "val_fraction": 0.34, **data}, "train": {"device": "cpu"}, "infer": {"sw_batch": 4}}
+                     "val_fraction": 0.34, **data}, "model": {"features": [2, 4]}, "train": {"device": "cpu"},
+            "infer": {"sw_batch": 4}}
 
 
 def make_run(root, name):

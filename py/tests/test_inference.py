@@ -33,10 +33,18 @@ def test_importance_map_shape_and_floor():
     assert torch.equal(importance_map((3, 4, 5), gaussian=False), torch.ones(3, 4, 5))
 
 
-def test_mirror_axes():
-    assert mirror_axes(False) == [()]
-    combos = mirror_axes(True)
-    assert len(combos) == 8 and len(set(combos)) == 8 and () in combos and (2, 3, 4) in combos
+@pytest.mark.parametrize("passes, expected", [
+    (1, [()]), (2, [(), (4,)]), (4, [(), (4,), (3,), (4, 3)]), (False, [()]),
+])
+def test_mirror_axes(passes, expected):
+    assert mirror_axes(passes) == expected
+
+
+def test_eight_passes_mirror_every_subset_of_axes():
+    combos = mirror_axes(8)
+    assert len(combos) == 8 and len(set(combos)) == 8 and () in combos and (4, 3, 2) in combos
+    with pytest.raises(ValueError, match="1, 2, 4 or 8"):
+        mirror_axes(3)
 
 
 IDENTITY_SHAPES = [(2, 7, 13, 11), (1, 5, 9, 3), (1, 17, 16, 21)]
@@ -144,7 +152,7 @@ def test_predict_volume_with_a_tiny_unet(out_channels, tta):
     model = build_model(1, out_channels, [2, 4])
     model.train()
     image = np.random.default_rng(0).standard_normal((1, 13, 18, 10)).astype(np.float32)
-    cfg = InferConfig(tta=tta, keep_largest=False, sw_batch=2)
+    cfg = InferConfig(tta=8 if tta else 1, postprocess=[], sw_batch=2)
     labels, probs = predict_volume(model, image, (8, 8, 8), cfg, out_channels, "cpu")
     assert model.training  # the caller's mode is restored
     assert labels.shape == (13, 18, 10) and labels.dtype == np.uint8

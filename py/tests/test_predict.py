@@ -39,8 +39,8 @@ def image_file(path, shape=(14, 11, 9), affine=OBLIQUE, seed=0):
 
 def config(tmp_path, **data):
     path = tmp_path / "cfg.json"
-    path.write_text(json.dumps({"data": {"patch": [8, 8, 8], **data}, "train": {"device": "cpu"},
-                                "infer": {"keep_largest": False}}))
+    path.write_text(json.dumps({"data": {"patch": [8, 8, 8], **data}, "model": {"features": [2, 4]},
+                                "train": {"device": "cpu"}, "infer": {"postprocess": []}}))
     return path
 
 

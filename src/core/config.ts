@@ -1,130 +1,12 @@
-// The user-facing config schema (zod). Mirrors py/heartseg/config.py key for key; a test compares the defaults.
+// The config as the front uses it, derived from schema/config.schema.json (generated from py/heartseg/config.py):
+// defaults, validation with the engine's error texts, the field list, and text -> value parsing for flags and forms.
 import {readFileSync} from 'node:fs';
-import {z} from 'zod';
+import type {z} from 'zod';
+import type {HeartsegConfig} from './generated/config.js';
+import {type JsonSchema, deref, loadSchema, resolvePath, zodFor} from './schema.js';
 
-/** Allowed values of the string fields that take a fixed set (same table as CHOICES in config.py). */
-export const CHOICES = {
-  'data.normalization': ['zscore', 'percentile', 'none'],
-  'optim.optimizer': ['adamw', 'sgd'],
-  'optim.schedule': ['poly', 'cosine', 'step', 'constant'],
-  'train.loss': ['dice_ce', 'dice'],
-  'infer.stitch_device': ['auto', 'cpu', 'cuda'],
-} as const;
-
-// Each message is the "expected ..." part of "KEY: got VALUE, expected MESSAGE".
-const intAtLeast = (def: number, min: number, doc: string) =>
-  z.number({error: 'integer'}).int({error: 'integer'})
-    .refine(v => v >= min, {error: `an integer >= ${min}`}).default(def).describe(doc);
-const numIn = (def: number, doc: string, ok: (v: number) => boolean, expected: string) =>
-  z.number({error: 'number'}).refine(ok, {error: expected}).default(def).describe(doc);
-const bool = (def: boolean, doc: string) => z.boolean({error: 'true/false'}).default(def).describe(doc);
-const str = (def: string, doc: string) => z.string({error: 'string'}).default(def).describe(doc);
-const choice = <K extends keyof typeof CHOICES>(key: K, def: (typeof CHOICES)[K][number], doc: string) =>
-  z.enum(CHOICES[key] as unknown as [string, ...string[]], {error: `one of ${CHOICES[key].join(', ')}`})
-    .default(def).describe(doc);
-const int = (def: number, doc: string) => z.number({error: 'integer'}).int({error: 'integer'}).default(def).describe(doc);
-const intList = () => z.array(z.number({error: 'integer'}).int({error: 'integer'}), {error: 'list of integer'});
-const numList = () => z.array(z.number({error: 'number'}), {error: 'list of number'});
-
-export const dataSchema = z.strictObject({
-  root: str('', 'Dataset folder in Decathlon layout (dataset.json, imagesTr/, labelsTr/).'),
-  cache_dir: str('', 'Folder for preprocessed cases; empty means $HEARTSEG_CACHE or ~/.cache/heartseg.'),
-  spacing: numList().nullable().refine(v => v === null || (v.length === 3 && v.every(s => s > 0)),
-    {error: 'null or three positive numbers'}).default(null)
-    .describe("Target voxel spacing in mm as [z, y, x]; null means the dataset's median spacing."),
-  normalization: choice('data.normalization', 'zscore',
-    "Intensity normalisation: 'zscore' (per case, over the body), 'percentile' (clip 0.5-99.5 %, then z-score) or 'none'."),
-  val_fraction: numIn(0.2, 'Share of cases held out for validation when val_cases is empty.', v => v >= 0 && v < 1, 'a number in [0, 1)'),
-  val_cases: z.array(z.string({error: 'string'}), {error: 'list of string'}).default(() => [])
-    .describe('Case names held out for validation; empty means a seeded split by val_fraction.'),
-  split_seed: int(0, 'Seed of the train/validation split.'),
-  max_cases: intAtLeast(0, 0, 'Use at most this many cases (0 means all); for quick trials.'),
-  patch: intList().refine(v => v.length === 3 && v.every(p => p >= 8), {error: 'three sizes >= 8'})
-    .default(() => [64, 128, 128]).describe('Training patch size in voxels, [z, y, x].'),
-  batch: intAtLeast(2, 1, 'Patches per training step (per process when distributed).'),
-  foreground_share: numIn(0.33, 'Minimum share of patches centred on a foreground voxel (label chosen uniformly).',
-    v => v >= 0 && v <= 1, 'a number in [0, 1]'),
-  workers: intAtLeast(0, 0, 'DataLoader worker processes (0 samples in the training process).'),
-});
-
-export const augmentSchema = z.strictObject({
-  flip: bool(true, 'Random flips along each axis.'),
-  rotate: bool(true, 'Random rotation in the axial (y, x) plane.'),
-  rotate_degrees: numIn(15, 'Largest rotation angle in degrees.', () => true, 'number'),
-  scale: bool(true, 'Random isotropic zoom.'),
-  scale_range: numList().refine(v => v.length === 2 && v[0] > 0 && v[0] <= v[1],
-    {error: '[low, high] with 0 < low <= high'}).default(() => [0.85, 1.15]).describe('Zoom factor range [low, high].'),
-  intensity: bool(true, 'Random intensity scale and shift.'),
-  gamma: bool(true, 'Random gamma on the intensity range.'),
-  noise: bool(true, 'Additive Gaussian noise.'),
-  probability: numIn(0.2, 'Probability of each spatial/intensity transform (flips use 0.5 per axis).',
-    v => v >= 0 && v <= 1, 'a number in [0, 1]'),
-});
-
-export const modelSchema = z.strictObject({
-  features: intList()
-    .refine(v => v.length >= 2 && v.every(f => f >= 1), {error: 'at least two positive channel counts'})
-    .default(() => [32, 64, 128, 256])
-    .describe('Channels per encoder level; depth is its length; the bottleneck has twice the last.'),
-  in_channels: intAtLeast(1, 1, 'Input channels (image modalities).'),
-  out_channels: intAtLeast(0, 0,
-    "Output channels; 0 means from the dataset's labels (1 for one foreground label, else labels incl. background)."),
-});
-
-export const optimSchema = z.strictObject({
-  optimizer: choice('optim.optimizer', 'adamw', "'adamw' or 'sgd' (Nesterov momentum)."),
-  lr: numIn(1e-3, 'Peak learning rate.', v => v > 0, 'a positive number'),
-  weight_decay: numIn(1e-4, 'Weight decay.', () => true, 'number'),
-  momentum: numIn(0.99, 'SGD momentum (ignored by AdamW).', () => true, 'number'),
-  schedule: choice('optim.schedule', 'poly', "Learning-rate schedule: 'poly', 'cosine', 'step' or 'constant'."),
-  warmup_epochs: int(0, 'Epochs of linear warm-up before the schedule.'),
-  step_size: int(30, "Epochs between decays for the 'step' schedule."),
-  step_gamma: numIn(0.5, "Decay factor for the 'step' schedule.", () => true, 'number'),
-  grad_clip: numIn(12, 'Clip the gradient norm to this value (0 turns clipping off).', v => v >= 0, 'a number >= 0'),
-});
-
-export const trainSchema = z.strictObject({
-  epochs: intAtLeast(100, 1, 'Number of epochs.'),
-  iters_per_epoch: intAtLeast(250, 1, 'Training steps per epoch.'),
-  val_every: intAtLeast(1, 1, 'Validate on whole validation volumes every this many epochs.'),
-  patience: intAtLeast(0, 0, 'Stop after this many validations without a better Dice (0 means never stop early).'),
-  loss: choice('train.loss', 'dice_ce', "'dice_ce' (soft Dice + cross-entropy) or 'dice'."),
-  seed: int(0, 'Seed for weights, sampling and augmentation.'),
-  deterministic: bool(false, 'Deterministic algorithms (slower; makes runs and resumes reproducible).'),
-  device: str('auto', "'auto', 'cpu', 'cuda' or 'cuda:N'."),
-  amp: bool(true, 'Mixed precision on CUDA (bf16 where supported, else fp16 with a scaler); CPU always runs fp32.'),
-  channels_last: bool(false, 'Use the channels_last_3d memory format.'),
-  compile: bool(false, 'Wrap the model in torch.compile.'),
-  threads: int(0, "CPU threads for torch (0 means torch's default)."),
-  tb_image_every: int(5, 'Write a validation slice image to TensorBoard every this many epochs.'),
-  step_event_seconds: numIn(1, "Least time between two 'step' events.", () => true, 'number'),
-  sync_bn: bool(true, 'Synchronise BatchNorm across ranks under torchrun, so N ranks with batch B train like one process with batch N*B.'),
-});
-
-export const inferSchema = z.strictObject({
-  overlap: numIn(0.5, 'Sliding-window overlap, from 0 (none) to below 1.', v => v >= 0 && v < 1, 'a number in [0, 1)'),
-  gaussian: bool(true, 'Gaussian importance weighting of window centres (else constant).'),
-  tta: bool(false, 'Mirroring test-time augmentation (up to 8x the cost).'),
-  sw_batch: intAtLeast(2, 1, 'Windows per forward pass.'),
-  keep_largest: bool(true, 'Keep only the largest connected component per label.'),
-  stitch_device: choice('infer.stitch_device', 'auto',
-    "Where probabilities are accumulated: 'auto' (the model's device if it fits), 'cpu' or 'cuda'."),
-});
-
-export const configSchema = z.strictObject({
-  name: str('', 'Run name; empty means one made from the date and the dataset.'),
-  data: dataSchema.prefault({}).describe('Dataset, preprocessing and patch sampling.'),
-  augment: augmentSchema.prefault({}).describe('Training-time augmentation.'),
-  model: modelSchema.prefault({}).describe('Network architecture.'),
-  optim: optimSchema.prefault({}).describe('Optimiser and learning-rate schedule.'),
-  train: trainSchema.prefault({}).describe('The training loop.'),
-  infer: inferSchema.prefault({}).describe('Sliding-window inference (validation, evaluation, prediction).'),
-});
-
-export type HeartsegConfig = z.output<typeof configSchema>;
-export type ConfigInput = z.input<typeof configSchema>;
-export const SECTIONS = ['data', 'augment', 'model', 'optim', 'train', 'infer'] as const;
-export type Section = (typeof SECTIONS)[number];
+export type {HeartsegConfig} from './generated/config.js';
+export type ConfigInput = Record<string, unknown>;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -132,62 +14,156 @@ export class ConfigError extends Error {
   }
 }
 
-/** The complete default config (what `python -m heartseg config --defaults` prints). */
-export function defaultConfig(): HeartsegConfig {
-  return configSchema.parse({});
+/** The zod validator of a complete config (what the configure form checks as you type). */
+export function configValidator(): z.ZodType {
+  return zodFor('config.schema.json');
 }
 
-function valueAt(input: unknown, path: PropertyKey[]): unknown {
+function root(): JsonSchema {
+  return loadSchema('config.schema.json');
+}
+
+/** The schema of a dotted key ("train.epochs"), undefined when the config has no such key. */
+export function fieldSchema(key: string): JsonSchema | undefined {
+  return resolvePath(root(), key ? key.split('.') : []);
+}
+
+export type FieldKind = 'boolean' | 'integer' | 'number' | 'string' | 'enum' | 'list' | 'mixed';
+
+/** One leaf of the config, with everything the front derives from its schema. */
+export interface ConfigField {
+  /** Dotted key, e.g. "data.patch". */
+  key: string;
+  /** Top-level section ("" for top-level scalars). */
+  section: string;
+  kind: FieldKind;
+  /** Allowed values of an enum (or of a list's items). */
+  options?: Array<string | number>;
+  /** Item kind for lists. */
+  item?: 'integer' | 'number' | 'string';
+  nullable: boolean;
+  description: string;
+  defaultValue: unknown;
+  /** What a valid value looks like, in the words errors use. */
+  expected: string;
+  /** The command-line flag that sets it (without dashes) and its placeholder. */
+  flag?: string;
+  arg?: string;
+  /** A --resume may change it. */
+  resume: boolean;
+  schema: JsonSchema;
+}
+
+function kindOf(s: JsonSchema, r: JsonSchema): Pick<ConfigField, 'kind' | 'options' | 'item' | 'nullable'> {
+  const alts = (s.anyOf ?? s.oneOf)?.map((a) => deref(a, r));
+  if (alts) {
+    const nonNull = alts.filter((a) => a.type !== 'null');
+    const nullable = nonNull.length < alts.length;
+    return nonNull.length === 1 ? {...kindOf(nonNull[0], r), nullable} : {kind: 'mixed', nullable};
+  }
+  if (s.enum) return {kind: 'enum', options: s.enum as Array<string | number>, nullable: false};
+  if (s.type === 'array') {
+    const items = s.items ? deref(s.items, r) : {};
+    if (items.enum) return {kind: 'list', item: 'string', options: items.enum as string[], nullable: false};
+    const t = items.type;
+    return {kind: 'list', item: t === 'integer' || t === 'number' ? t : 'string', nullable: false};
+  }
+  const t = typeof s.type === 'string' ? s.type : 'string';
+  return {kind: (['boolean', 'integer', 'number', 'string'].includes(t) ? t : 'mixed') as FieldKind, nullable: false};
+}
+
+let fieldsCache: ConfigField[] | undefined;
+
+/** Every leaf of the config in declaration order (the form, the flags and the resume rule come from here). */
+export function configFields(): ConfigField[] {
+  if (fieldsCache) return fieldsCache;
+  const r = root();
+  const out: ConfigField[] = [];
+  const walk = (node: JsonSchema, prefix: string[]) => {
+    for (const [name, raw] of Object.entries(node.properties ?? {})) {
+      const s = deref(raw, r);
+      if (s.type === 'object' && s.properties) {
+        walk(s, [...prefix, name]);
+        continue;
+      }
+      out.push({
+        key: [...prefix, name].join('.'), section: prefix[0] ?? '', ...kindOf(s, r),
+        description: s.description ?? '', defaultValue: s.default ?? null, expected: s['x-expected'] ?? 'a valid value',
+        flag: s['x-flag'], arg: s['x-arg'], resume: s['x-resume'] === true, schema: s,
+      });
+    }
+  };
+  walk(deref(r, r), []);
+  return (fieldsCache = out);
+}
+
+/** The complete default config (what `python -m heartseg config --defaults` prints). */
+export function defaultConfig(): HeartsegConfig {
+  const out: Record<string, unknown> = {};
+  for (const f of configFields()) setKey(out, f.key, structuredClone(f.defaultValue));
+  return out as unknown as HeartsegConfig;
+}
+
+/** Python's json.dumps spacing, so a message reads the same whichever side wrote it. */
+export function pyJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(pyJson).join(', ')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${pyJson(v)}`).join(', ')}}`;
+  }
+  if (value === undefined) return 'nothing';
+  return JSON.stringify(value);
+}
+
+function valueAt(input: unknown, parts: readonly string[]): unknown {
   let v: unknown = input;
-  for (const p of path) v = v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[p] : undefined;
+  for (const p of parts) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined;
   return v;
 }
 
-function keyOf(path: PropertyKey[]): string {
-  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
-}
-
-function shapeAt(path: PropertyKey[]): string[] {
-  const section = path[0] as string | undefined;
-  const shapes: Record<string, object> = {data: dataSchema.shape, augment: augmentSchema.shape, model: modelSchema.shape,
-    optim: optimSchema.shape, train: trainSchema.shape, infer: inferSchema.shape};
-  return Object.keys(section ? shapes[section] ?? {} : configSchema.shape).sort();
-}
-
-/** Validate a (possibly partial) config object; every problem names the key, the value and what was expected. */
-export function validateConfig(input: unknown): {ok: true; config: HeartsegConfig} | {ok: false; problems: string[]} {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    return {ok: false, problems: [`config: got ${JSON.stringify(input)}, expected a JSON object`]};
-  }
-  const result = configSchema.safeParse(input);
-  if (result.success) return {ok: true, config: result.data};
-  const problems = result.error.issues.map(issue => {
+/** Every problem of a config object, as the engine words them: "KEY: got VALUE, expected TEXT". */
+export function configProblems(input: unknown): string[] {
+  if (!isPlainObject(input)) return [`config: got ${pyJson(input)}, expected a JSON object`];
+  const result = configValidator().safeParse(mergeConfig(defaultConfig() as unknown as Record<string, unknown>, input));
+  if (result.success) return [];
+  const problems: string[] = [];
+  for (const issue of result.error.issues) {
+    // list items and union branches report below the key; the key is the deepest path the schema names
+    const names = issue.path.filter((p): p is string => typeof p === 'string');
+    let line: string;
     if (issue.code === 'unrecognized_keys') {
-      const prefix = issue.path.length ? `${keyOf(issue.path)}.` : '';
-      return `unknown config key ${prefix}${issue.keys[0]} (known: ${shapeAt(issue.path).join(', ')})`;
+      const known = Object.keys(fieldSchema(names.join('.'))?.properties ?? {}).sort();
+      line = `unknown config key ${[...names, issue.keys[0]].join('.')} (known: ${known.join(', ')})`;
+    } else {
+      const spec = fieldSchema(names.join('.'));
+      line = `${names.join('.') || 'config'}: got ${pyJson(valueAt(input, names))}, expected ${spec?.['x-expected'] ?? 'a JSON object'}`;
     }
-    const value = valueAt(input, issue.path);
-    return `${keyOf(issue.path)}: got ${value === undefined ? 'nothing' : JSON.stringify(value)}, expected ${issue.message}`;
-  });
-  return {ok: false, problems: [...new Set(problems)]};
+    if (!problems.includes(line)) problems.push(line);
+  }
+  return problems;
 }
 
-/** Deep merge of config objects (later wins), as heartseg.config.merge does. */
+/** Validate a (possibly partial) config: the complete config, or every problem. */
+export function validateConfig(input: unknown): {ok: true; config: HeartsegConfig} | {ok: false; problems: string[]} {
+  const problems = configProblems(input);
+  if (problems.length) return {ok: false, problems};
+  return {ok: true, config: mergeConfig(defaultConfig() as unknown as Record<string, unknown>, input as Record<string, unknown>) as unknown as HeartsegConfig};
+}
+
+/** Deep merge of config objects (later wins; lists replace), as heartseg.config.merge does. */
 export function mergeConfig(base: Record<string, unknown>, ...overrides: Record<string, unknown>[]): Record<string, unknown> {
   let out: Record<string, unknown> = {...base};
   for (const override of overrides) {
     const next: Record<string, unknown> = {...out};
     for (const [k, v] of Object.entries(override)) {
       const old = next[k];
-      const both = isPlainObject(v) && isPlainObject(old);
-      next[k] = both ? mergeConfig(old as Record<string, unknown>, v as Record<string, unknown>) : v;
+      next[k] = isPlainObject(v) && isPlainObject(old) ? mergeConfig(old, v) : v;
     }
     out = next;
   }
   return out;
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
@@ -205,13 +181,13 @@ export function readConfigFile(file: string): Record<string, unknown> {
   } catch (e) {
     throw new ConfigError([`${file}: not valid JSON (${(e as Error).message})`]);
   }
-  if (!isPlainObject(data)) throw new ConfigError([`${file}: got ${JSON.stringify(data)}, expected a JSON object`]);
-  const check = validateConfig(data);
-  if (!check.ok) throw new ConfigError(check.problems.map(p => `${file}: ${p}`));
+  if (!isPlainObject(data)) throw new ConfigError([`${file}: got ${pyJson(data)}, expected a JSON object`]);
+  const problems = configProblems(data);
+  if (problems.length) throw new ConfigError(problems.map((p) => `${file}: ${p}`));
   return data;
 }
 
-/** Set a dotted key ("train.epochs") in a nested partial config. */
+/** Set a dotted key ("train.epochs") in a nested partial config (mutates target). */
 export function setKey(target: Record<string, unknown>, key: string, value: unknown): void {
   const parts = key.split('.');
   let node = target;
@@ -222,36 +198,74 @@ export function setKey(target: Record<string, unknown>, key: string, value: unkn
   node[parts[parts.length - 1]] = value;
 }
 
-/** One editable field for forms and help: key, description, default and how to edit it. */
-export interface FieldInfo {
-  key: string;
-  description: string;
-  default: unknown;
-  kind: 'integer' | 'number' | 'boolean' | 'string' | 'choice' | 'list';
-  choices?: readonly string[];
+/** The value at a dotted key. */
+export function getKey(obj: unknown, key: string): unknown {
+  return valueAt(obj, key.split('.'));
 }
 
-/** Every leaf of the config with its description, in schema order (for generated forms). */
-export function configFields(): FieldInfo[] {
-  const defaults = defaultConfig() as unknown as Record<string, Record<string, unknown>>;
-  const fields: FieldInfo[] = [];
-  const sections: Record<Section, {shape: Record<string, z.ZodType>}> = {data: dataSchema, augment: augmentSchema,
-    model: modelSchema, optim: optimSchema, train: trainSchema, infer: inferSchema};
-  fields.push({key: 'name', description: configSchema.shape.name.description ?? '', default: '', kind: 'string'});
-  for (const section of SECTIONS) {
-    for (const [name, schema] of Object.entries(sections[section].shape)) {
-      const key = `${section}.${name}`;
-      const def = defaults[section][name];
-      const choices = (CHOICES as Record<string, readonly string[]>)[key];
-      const kind: FieldInfo['kind'] = choices ? 'choice' : Array.isArray(def) || def === null ? 'list'
-        : typeof def === 'boolean' ? 'boolean' : typeof def === 'string' ? 'string'
-        : INTEGER_KEYS.has(key) ? 'integer' : 'number';
-      fields.push({key, description: schema.description ?? '', default: def, kind, ...(choices ? {choices} : {})});
-    }
+/** {'train': {'epochs': 3}} -> {'train.epochs': 3}. */
+export function flatten(obj: Record<string, unknown>, prefix = ''): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    if (isPlainObject(v)) Object.assign(out, flatten(v, `${prefix}${k}.`));
+    else out[`${prefix}${k}`] = v;
   }
-  return fields;
+  return out;
 }
 
-const INTEGER_KEYS = new Set(['data.split_seed', 'data.max_cases', 'data.batch', 'data.workers', 'model.in_channels',
-  'model.out_channels', 'optim.warmup_epochs', 'optim.step_size', 'train.epochs', 'train.iters_per_epoch',
-  'train.val_every', 'train.patience', 'train.seed', 'train.threads', 'train.tb_image_every', 'infer.sw_batch']);
+export type Parsed = {ok: true; value: unknown} | {ok: false; error: string};
+
+const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+const NULL_WORDS = ['null', 'none', 'auto', 'median'];
+
+/** What a person typed (a flag's value, a form field) as a value of the field's type; one parser for both. */
+export function parseFieldText(field: ConfigField, text: string): Parsed {
+  const t = text.trim();
+  const r = root();
+  const alternatives = (field.schema.anyOf ?? field.schema.oneOf ?? [field.schema]).map((a) => deref(a, r));
+  const bad: Parsed = {ok: false, error: `${field.key}: got ${pyJson(t)}, expected ${field.expected}`};
+  for (const alt of alternatives) {
+    if (alt.type === 'null' && (NULL_WORDS.includes(t.toLowerCase()) || t === '')) return {ok: true, value: null};
+    if (alt.const !== undefined && String(alt.const) === t) return {ok: true, value: alt.const};
+  }
+  for (const alt of alternatives) {
+    const value = parseAs(alt, t, r);
+    if (value !== undefined) return {ok: true, value};
+  }
+  // not of any type: keep the text so validation names it with the key and what was expected
+  return field.kind === 'string' ? {ok: true, value: text} : t === '' ? bad : {ok: true, value: NUMBER.test(t) ? Number(t) : t};
+}
+
+function parseAs(s: JsonSchema, t: string, r: JsonSchema): unknown {
+  if (s.enum) {
+    const hit = s.enum.find((v) => String(v) === t);
+    return hit;
+  }
+  switch (s.type) {
+    case 'boolean':
+      if (/^(true|yes|on)$/i.test(t)) return true;
+      if (/^(false|no|off)$/i.test(t)) return false;
+      return undefined;
+    case 'integer':
+      return /^[-+]?\d+$/.test(t) ? Number.parseInt(t, 10) : undefined;
+    case 'number':
+      return NUMBER.test(t) ? Number(t) : undefined;
+    case 'string':
+      return t;
+    case 'array': {
+      if (t === '' || t.toLowerCase() === 'none') return [];
+      const item = s.items ? deref(s.items, r) : {type: 'string'};
+      const values = t.split(/[\s,]+/).filter(Boolean).map((part) => parseAs(item, part, r) ?? (NUMBER.test(part) ? Number(part) : part));
+      return values;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** How a value is shown on a command line or pre-filled in a form. */
+export function formatFieldValue(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (Array.isArray(value)) return value.length ? value.join(',') : 'none';
+  return String(value);
+}

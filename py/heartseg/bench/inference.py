@@ -50,7 +50,7 @@ def ours(s: dict[str, Any]) -> dict[str, Any]:
     from heartseg.inference import predict_volume
 
     model, image = _setup(s)
-    cfg = InferConfig(overlap=OVERLAP, gaussian=True, tta=False, sw_batch=SW_BATCH, keep_largest=False)
+    cfg = InferConfig(overlap=OVERLAP, gaussian=True, tta=1, sw_batch=SW_BATCH, postprocess=[])
     holder: dict[str, Any] = {}
 
     def once():

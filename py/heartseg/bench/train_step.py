@@ -64,8 +64,8 @@ def _ours(s: dict[str, Any], device: str, amp: bool = False, channels_last: bool
     cfg = Config()
     cfg.model.features = list(s["features"])
     cfg.data.patch, cfg.data.batch = list(s["patch"]), 1
-    cfg.train.device, cfg.train.amp = device, amp
-    cfg.train.channels_last, cfg.train.compile = channels_last, compile_
+    cfg.train.device, cfg.train.precision = device, "auto" if amp else "fp32"
+    cfg.train.layout, cfg.train.compile = "channels_last" if channels_last else "contiguous", compile_
     torch.manual_seed(0)
     trainer = Trainer(cfg, in_channels=1, out_channels=1)
     trainer.start()

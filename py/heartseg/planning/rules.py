@@ -246,7 +246,7 @@ def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = No
     reasons["train.val_every"] = (f"validation (~{val_seconds:.2g} s each, {val_cases} cases) every {val_every} "
                                   f"epoch(s) keeps it under {VAL_SHARE:.0%} of the budget")
     reasons["train.device"] = f"{device.kind}: {device.name}"
-    reasons["train.amp"] = "mixed precision on CUDA halves activation memory" if gpu else "CPU trains in fp32"
+    reasons["train.precision"] = "mixed precision on CUDA halves activation memory" if gpu else "CPU trains in fp32"
     normalization = "percentile" if "CT" in fp.modality.upper().split() else "zscore"
     reasons["data.normalization"] = ("CT intensities are physical (HU): clip to the 0.5-99.5 percentiles, then z-score"
                                      if normalization == "percentile" else
@@ -261,7 +261,7 @@ def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = No
                  "normalization": normalization, "foreground_share": share},
         "model": {"features": feats},
         "train": {"epochs": epochs, "iters_per_epoch": iters_per_epoch, "val_every": val_every,
-                  "device": device.kind, "amp": gpu},
+                  "device": device.kind, "precision": "auto" if gpu else "fp32"},
     }
     estimates = {"step_seconds": round(est_step, 3), "memory_gb": round(memory / 1024**3, 2),
                  "train_minutes": round(epochs * iters_per_epoch * est_step / 60.0, 1),

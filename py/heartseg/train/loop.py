@@ -92,14 +92,14 @@ class Trainer:
         if resume is not None:
             load_into(model, resume.state_dict, strict=True, file=resume.path)
         model.to(self.device)
-        if t.channels_last:
+        if t.layout == "channels_last":
             model.to(memory_format=torch.channels_last_3d)
         net = distributed.wrap(model, self.info, self.device, sync_bn=t.sync_bn)
         self.model = distributed.unwrap(net)  # BatchNorm conversion replaced modules: keep the live ones
         self.net = torch.compile(net) if t.compile else net
         self.optimizer = build_optimizer(self.net.parameters(), cfg.optim)
         self.schedule = StepSchedule(self.optimizer, cfg.optim, t.epochs, t.iters_per_epoch)
-        self.amp_dtype = amp_dtype(self.device, t.amp)
+        self.amp_dtype = amp_dtype(self.device, t.precision)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         warning = slow_amp_warning(self.device, self.amp_dtype)
         if warning and self.info.is_main:
@@ -131,7 +131,7 @@ class Trainer:
     def train_step(self, image: torch.Tensor, label: torch.Tensor) -> float:
         """One optimiser step on one batch; returns the loss (this rank's)."""
         self.net.train()
-        fmt = torch.channels_last_3d if self.cfg.train.channels_last else torch.contiguous_format
+        fmt = torch.channels_last_3d if self.cfg.train.layout == "channels_last" else torch.contiguous_format
         image = image.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
         label = label.to(self.device, non_blocking=True).long()
         self.optimizer.zero_grad(set_to_none=True)

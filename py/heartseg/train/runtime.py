@@ -9,9 +9,15 @@ import numpy as np
 import torch
 
 
-def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
-    """bf16 where the GPU supports it, else fp16; None (fp32) on CPU or when AMP is off."""
-    if not enabled or device.type != "cuda":
+def amp_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """The autocast dtype for train.precision; None means fp32. 'auto' is bf16/fp16 on CUDA and fp32 on a CPU."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    if device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
@@ -24,7 +30,7 @@ def slow_amp_warning(device: torch.device, dtype: torch.dtype | None) -> str | N
     cudnn = torch.backends.cudnn.version() or 0
     if version[:2] == ["2", "9"] and cudnn >= 90800:
         return (f"torch {torch.__version__} with cuDNN {cudnn}: mixed-precision 3D convolutions skip cuDNN and run "
-                "about 4x slower; use torch >= 2.10 with cuDNN >= 9.15, or set train.amp to false")
+                "about 4x slower; use torch >= 2.10 with cuDNN >= 9.15, or set train.precision to fp32")
     return None
 
 

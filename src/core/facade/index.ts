@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type {Board, CheckpointDetails, Core, DoctorStatus, EngineRun, Preset, RunDetail, RunInfo, Scalars} from '../api.js';
 import {analyzeDataset} from '../analyze/index.js';
-import {configSchema, defaultConfig, validateConfig} from '../config.js';
+import {configValidator, defaultConfig, validateConfig} from '../config.js';
 import {listPresets, loadPreset, presetDir} from '../config-flags.js';
 import {startEngine, type Engine} from '../engine.js';
 import type {EngineEvent} from '../events.js';
@@ -133,7 +133,7 @@ export function createCore(opts: CoreOptions): Core {
   return {
     runsDir,
     defaultData: opts.data ? path.resolve(opts.data) : null,
-    configSchema,
+    configSchema: configValidator(),
 
     async doctor(): Promise<DoctorStatus> {
       try {

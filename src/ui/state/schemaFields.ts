@@ -1,124 +1,19 @@
 // Form fields generated from the config's zod schema (through its JSON Schema), and text <-> value parsing. Pure.
-import {z} from 'zod';
+import type {z} from 'zod';
 
-export type FieldKind = 'boolean' | 'integer' | 'number' | 'string' | 'enum' | 'list';
+export type {FieldKind, Parsed} from '../../core/config.js';
+import {type ConfigField, configFields, parseFieldText as parseText, type Parsed} from '../../core/config.js';
 
-export interface Field {
-  /** Dotted path, e.g. "data.patch". */
-  key: string;
-  /** Top-level section ("" for top-level scalars). */
-  section: string;
-  kind: FieldKind;
-  /** Item kind for lists. */
-  item?: 'integer' | 'number' | 'string';
-  options?: string[];
-  nullable: boolean;
-  description: string;
-  defaultValue: unknown;
+export type Field = ConfigField;
+
+/** Every editable leaf of the config, in declaration order (derived from the engine's schema). */
+export function fieldsFromSchema(_schema?: z.ZodType): Field[] {
+  return configFields();
 }
 
-type JsonSchema = {
-  type?: string | string[];
-  properties?: Record<string, JsonSchema>;
-  items?: JsonSchema;
-  enum?: unknown[];
-  anyOf?: JsonSchema[];
-  oneOf?: JsonSchema[];
-  default?: unknown;
-  description?: string;
-};
-
-function unwrapNullable(s: JsonSchema): {schema: JsonSchema; nullable: boolean} {
-  const alts = s.anyOf ?? s.oneOf;
-  if (alts) {
-    const nonNull = alts.filter((a) => a.type !== 'null');
-    if (nonNull.length === 1) return {schema: {...nonNull[0], default: s.default, description: s.description ?? nonNull[0].description}, nullable: nonNull.length < alts.length};
-  }
-  if (Array.isArray(s.type)) {
-    const types = s.type.filter((t) => t !== 'null');
-    return {schema: {...s, type: types[0]}, nullable: types.length < s.type.length};
-  }
-  return {schema: s, nullable: false};
-}
-
-function toField(key: string, section: string, raw: JsonSchema): Field | null {
-  const {schema, nullable} = unwrapNullable(raw);
-  const base = {key, section, nullable, description: schema.description ?? '', defaultValue: schema.default};
-  if (schema.enum && schema.enum.every((v) => typeof v === 'string')) {
-    return {...base, kind: 'enum', options: schema.enum as string[]};
-  }
-  switch (schema.type) {
-    case 'boolean':
-    case 'integer':
-    case 'number':
-    case 'string':
-      return {...base, kind: schema.type};
-    case 'array': {
-      const item = schema.items?.type;
-      if (item === 'integer' || item === 'number' || item === 'string') return {...base, kind: 'list', item};
-      return null;
-    }
-    default:
-      return null;
-  }
-}
-
-function walk(schema: JsonSchema, prefix: string[], out: Field[]): void {
-  for (const [name, child] of Object.entries(schema.properties ?? {})) {
-    const path = [...prefix, name];
-    if (child.type === 'object' && child.properties) {
-      walk(child, path, out);
-      continue;
-    }
-    const field = toField(path.join('.'), prefix[0] ?? '', child);
-    if (field) out.push(field);
-  }
-}
-
-/** Every editable leaf of an object schema, in declaration order. */
-export function fieldsFromSchema(schema: z.ZodType): Field[] {
-  const json = z.toJSONSchema(schema, {unrepresentable: 'any'}) as JsonSchema;
-  const out: Field[] = [];
-  walk(json, [], out);
-  return out;
-}
-
-export type Parsed = {ok: true; value: unknown} | {ok: false; error: string};
-
-function parseScalar(text: string, kind: 'integer' | 'number' | 'string'): Parsed {
-  if (kind === 'string') return {ok: true, value: text};
-  const t = text.trim();
-  if (kind === 'integer') {
-    return /^[-+]?\d+$/.test(t) ? {ok: true, value: Number.parseInt(t, 10)} : {ok: false, error: `"${text}" is not an integer`};
-  }
-  const n = Number(t);
-  return t !== '' && Number.isFinite(n) ? {ok: true, value: n} : {ok: false, error: `"${text}" is not a number`};
-}
-
-/** Parse what a person typed into a value of the field's type. */
+/** Parse what a person typed into a value of the field's type (the parser flags use too). */
 export function parseFieldText(field: Field, text: string): Parsed {
-  const t = text.trim();
-  if (field.nullable && (t === 'null' || (t === '' && field.kind !== 'string'))) return {ok: true, value: null};
-  switch (field.kind) {
-    case 'boolean':
-      if (/^(true|yes|on|1)$/i.test(t)) return {ok: true, value: true};
-      if (/^(false|no|off|0)$/i.test(t)) return {ok: true, value: false};
-      return {ok: false, error: `"${text}" is not true or false`};
-    case 'enum':
-      return field.options?.includes(t) ? {ok: true, value: t} : {ok: false, error: `expected one of ${field.options?.join(', ')}`};
-    case 'list': {
-      if (t === '') return {ok: true, value: []};
-      const values: unknown[] = [];
-      for (const part of t.split(/[\s,]+/).filter(Boolean)) {
-        const p = parseScalar(part, field.item ?? 'string');
-        if (!p.ok) return p;
-        values.push(p.value);
-      }
-      return {ok: true, value: values};
-    }
-    default:
-      return parseScalar(text, field.kind);
-  }
+  return parseText(field, text);
 }
 
 /** How a value is shown and pre-filled for editing. */

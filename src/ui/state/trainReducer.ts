@@ -1,5 +1,5 @@
 // Training state from engine events: progress, throughput, per-epoch history, memory and checkpoints. Pure.
-import type {EngineEvent} from '../../core/events.js';
+import type {EngineEvent, EventOf} from '../../core/events.js';
 import {commonReducer, initialCommon, pushMessage, type CommonState} from './common.js';
 import {fmtNum} from './format.js';
 
@@ -34,7 +34,7 @@ export interface TrainState extends CommonState {
   memory: Memory | null;
   history: EpochRow[];
   bestDice: number | null;
-  checkpoints: Array<{kind: 'last' | 'best'; path: string; epoch: number}>;
+  checkpoints: Array<{kind: EventOf<'checkpoint'>['kind']; path: string; epoch: number}>;
 }
 
 export const initialTrain: TrainState = {
