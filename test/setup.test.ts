@@ -17,10 +17,11 @@ function fakePython(file: string, problems: string[] = []): string {
 const fs = require('fs'), path = require('path');
 const a = process.argv.slice(2);
 fs.appendFileSync(${JSON.stringify(path.join(path.dirname(file), '..', 'calls.log'))}, a.filter(x => !x.includes('\\n')).join(' ') + '\\n');
-if (a[0] === '-c' && a[1].includes('problems')) {
-  console.log(JSON.stringify({python: '3.11.0', packages: {torch: '2.5.0'}, problems: ${JSON.stringify(problems)}}));
+if (a[0] === '-m' && a[1] === 'heartseg.requirements') {
+  console.log(JSON.stringify({python: '3.11.0', executable: __filename, python_ok: true, min_python: '3.10',
+    packages: {torch: '2.5.0'}, problems: ${JSON.stringify(problems)}}));
 } else if (a[0] === '-c') {
-  console.log('3.11');
+  process.exit(0);
 } else if (a[0] === '-m' && a[1] === 'venv') {
   fs.mkdirSync(path.join(a[2], 'bin'), {recursive: true});
   fs.copyFileSync(__filename, path.join(a[2], 'bin', 'python'));

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from heartseg import requirements
 from heartseg.commands.inspect import block_summary, parse_patch
 from heartseg.errors import BadInput
 from heartseg.model import build_model
@@ -80,5 +81,6 @@ def test_doctor_prints_one_json_line():
     info = json.loads(lines[0])
     assert info["python"]["executable"] == sys.executable
     assert info["torch"] == str(torch.__version__) and info["cuda_available"] == torch.cuda.is_available()
-    assert info["packages"]["numpy"] is not None and "monai" in info["packages"]
+    assert info["packages"]["numpy"] is not None
+    assert set(info["packages"]) == set(requirements.required())  # requirements.txt is the one list
     assert len(info["devices"]) == (torch.cuda.device_count() if torch.cuda.is_available() else 0)

@@ -5,42 +5,21 @@ import path from 'node:path';
 import {execa} from 'execa';
 import {LineSplitter} from './lines.js';
 import {isGitCheckout, pkgRoot, venvDir, venvPython} from './paths.js';
-import {findExecutable} from './python.js';
+import {checkPython, findExecutable} from './python.js';
 
 export const STAMP_NAME = 'heartseg-setup.json';
 
-/** What the engine needs from an interpreter; prints one JSON line either way. */
-const PROBE = `
-import json, sys
-problems = []
-if sys.version_info < (3, 10):
-    problems.append("Python %d.%d is older than 3.10" % sys.version_info[:2])
-versions = {}
-for name in ("torch", "numpy", "nibabel", "scipy", "skimage", "tensorboard", "matplotlib"):
-    try:
-        versions[name] = getattr(__import__(name), "__version__", "?")
-    except Exception as e:
-        problems.append("%s cannot be imported (%s)" % (name, type(e).__name__))
-t = versions.get("torch", "0").split("+")[0].split(".")
-if "torch" in versions and tuple(int(x) for x in t[:2] if x.isdigit()) < (2, 4):
-    problems.append("torch %s is older than 2.4" % versions["torch"])
-print(json.dumps({"python": "%d.%d.%d" % sys.version_info[:3], "packages": versions, "problems": problems}))
-`;
-
 export interface Probe {
   python: string;
-  packages: Record<string, string>;
+  packages: Record<string, string | null>;
   problems: string[];
 }
 
-/** Does this interpreter have what the engine needs? */
-export async function probeInterpreter(python: string): Promise<Probe> {
-  const r = await execa(python, ['-c', PROBE], {reject: false, timeout: 180_000, stdin: 'ignore'});
-  try {
-    return JSON.parse(String(r.stdout).trim().split('\n').at(-1) ?? '') as Probe;
-  } catch {
-    return {python: '?', packages: {}, problems: [`${python} did not run (${r.shortMessage ?? r.exitCode})`]};
-  }
+/** Does this interpreter have what the engine needs? (requirements.txt, through py/heartseg/requirements.py) */
+export async function probeInterpreter(python: string, env: NodeJS.ProcessEnv = process.env): Promise<Probe> {
+  const check = await checkPython(python, env);
+  if ('error' in check) return {python: '?', packages: {}, problems: [`${python} ${check.error}`]};
+  return check;
 }
 
 export function wantDev(env: NodeJS.ProcessEnv): boolean {
@@ -98,11 +77,12 @@ async function basePython(env: NodeJS.ProcessEnv, log: (l: string) => void): Pro
   const name = env.HEARTSEG_BASE_PYTHON ?? 'python3';
   const found = findExecutable(name, env) ?? (name === 'python3' ? findExecutable('python', env) : undefined);
   if (!found) throw new SetupError(`no ${name} on PATH to create the environment with; install Python >= 3.10 or set HEARTSEG_PYTHON`);
-  const r = await execa(found, ['-c', 'import sys, venv; print("%d.%d" % sys.version_info[:2])'], {reject: false, stdin: 'ignore'});
-  const version = String(r.stdout).trim();
+  const check = await checkPython(found, env);
+  if ('error' in check) throw new SetupError(`${found} is not a usable Python: it ${check.error} (set HEARTSEG_BASE_PYTHON)`);
+  if (!check.python_ok) throw new SetupError(`${found} is Python ${check.python}; the engine needs >= ${check.min_python} (set HEARTSEG_BASE_PYTHON)`);
+  const r = await execa(found, ['-c', 'import venv'], {reject: false, stdin: 'ignore'});
   if (r.exitCode !== 0) throw new SetupError(`${found} cannot create environments (the venv module is missing; on Debian/Ubuntu: apt install python3-venv)`);
-  const [major, minor] = version.split('.').map(Number);
-  if (major < 3 || (major === 3 && minor < 10)) throw new SetupError(`${found} is Python ${version}; the engine needs >= 3.10 (set HEARTSEG_BASE_PYTHON)`);
+  const version = check.python;
   log(`setup: using ${found} (Python ${version})`);
   return found;
 }
@@ -136,7 +116,7 @@ export async function runSetup(opts: SetupOptions = {}): Promise<SetupResult> {
   const env = opts.env ?? process.env;
   const log = opts.log ?? (() => undefined);
   if (env.HEARTSEG_PYTHON) {
-    const probe = await probeInterpreter(env.HEARTSEG_PYTHON);
+    const probe = await probeInterpreter(env.HEARTSEG_PYTHON, env);
     if (!probe.problems.length) {
       const message = `HEARTSEG_PYTHON=${env.HEARTSEG_PYTHON} has what the engine needs (torch ${probe.packages.torch}); nothing to install`;
       log(`setup: ${message}`);
@@ -164,7 +144,7 @@ export async function runSetup(opts: SetupOptions = {}): Promise<SetupResult> {
   const pipEnv = {...env, PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONUNBUFFERED: '1'};
   await runLogged(state.python, ['-m', 'pip', 'install', '--progress-bar', 'off', ...extra, ...files.flatMap(f => ['-r', f])], log, pipEnv);
   log('setup: checking the environment');
-  const probe = await probeInterpreter(state.python);
+  const probe = await probeInterpreter(state.python, env);
   if (probe.problems.length) throw new SetupError(`the new environment is incomplete: ${probe.problems.join('; ')}`);
   writeFileSync(path.join(state.venv, STAMP_NAME), JSON.stringify({requirements_hash: state.wanted, dev: state.dev,
     time: new Date().toISOString(), python: probe.python}, null, 2) + '\n');
