@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "Report Python, torch, CUDA and packages as one JSON line.",
     "tbread": "Read the scalars of a TensorBoard log folder as JSON.",
     "plan": "Propose spacing, patch, batch, network and iterations for a dataset and device.",
+    "estimate": "Parameters, memory and time of a config from the cost model (JSON).",
     "bench": "Engine-side benchmarks (used by `heartseg bench`).",
     "schema": "Write the contract files (config and event JSON Schemas, run-folder names) the front derives from.",
 }
