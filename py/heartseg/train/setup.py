@@ -10,10 +10,9 @@ from heartseg import config as cfgmod
 from heartseg import presets
 from heartseg.errors import BadInput
 
-RESUME_MAY_CHANGE = ("train.epochs", "train.patience", "train.val_every", "train.tb_image_every",
-                     "train.step_event_seconds", "train.threads", "train.device", "data.workers", "data.cache_dir",
-                     "data.root", "name")
-"""Keys a --config given with --resume may change; the rest must match the run (else the resume is not exact)."""
+RESUME_MAY_CHANGE = cfgmod.resume_keys()
+"""Keys a --config given with --resume may change (the schema's x-resume fields, CONTRACT.resume_keys); the rest
+must match the run (else the resume is not exact)."""
 AUTO_VALUES = {"model.out_channels": 0, "data.spacing": None}
 
 
@@ -64,8 +63,8 @@ def load_config(config_path: str | None, preset: str | None, run_dir: Path, resu
         if key in AUTO_VALUES and value == AUTO_VALUES[key]:
             continue
         if flat_stored[key] != value and not (isinstance(value, (int, float)) and flat_stored[key] == value):
-            problems.append(f"{key} is {json.dumps(flat_stored[key])} in the run but {json.dumps(value)} in "
-                            f"{config_path or 'the preset'}")
+            # the values, not the file that carried them: the front passes changes through a temporary file
+            problems.append(f"{key} is {json.dumps(flat_stored[key])} in the run, not {json.dumps(value)}")
     if problems:
         raise BadInput("cannot resume with a different config: " + "; ".join(problems), file=str(stored_path),
                        hint=f"on --resume only {', '.join(RESUME_MAY_CHANGE)} may change")
