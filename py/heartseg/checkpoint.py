@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,31 +127,8 @@ def model_from_checkpoint(path: str | os.PathLike[str], device: str | torch.devi
 
 
 def save_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
-    """torch.save to a temporary file in the same folder, fsync, rename over `path`, fsync the folder."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(target.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(e, OSError) and e.filename is None:
-            e.filename = str(target)  # "No space left on device: '.../last.pt'" says which write failed
-        raise
-    try:
-        dir_fd = os.open(str(target.parent), os.O_RDONLY)
-    except OSError:
-        return  # some filesystems cannot open folders; the rename is still atomic
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    """torch.save through fsutil.atomic_path: a reader sees the old file or the whole new one, never half."""
+    from heartseg.fsutil import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)

@@ -12,9 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from heartseg import events as ev
+from heartseg.fsutil import atomic_write_text
 from heartseg.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, BadInput
 from heartseg.metrics import METRIC_NAMES
 
@@ -83,26 +82,6 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str
     return out
 
 
-def file_mode() -> int:
-    """The mode open() would give a new file (mkstemp's is 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def metrics_csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
     import io
 
@@ -127,8 +106,8 @@ def write_results(out_dir: Path, rows: Sequence[Mapping[str, Any]], extra: Mappi
     cases = len({r["case"] for r in rows})
     doc = {"cases": cases, "labels": list(summary), "metrics": list(METRIC_NAMES), **(extra or {}),
            "summary": summary}
-    _atomic_write_text(out_dir / "metrics.csv", metrics_csv_text(rows))
-    _atomic_write_text(out_dir / "summary.json",
+    atomic_write_text(out_dir / "metrics.csv", metrics_csv_text(rows))
+    atomic_write_text(out_dir / "summary.json",
                        json.dumps(ev.jsonable(doc), indent=2, allow_nan=False) + "\n")
     return summary
 
@@ -259,20 +238,6 @@ def _class_values(out_channels: int, labels: Mapping[int, str] | None, file: str
     return values, names
 
 
-def resolve_device(spec: str) -> Any:
-    import torch
-
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise BadInput(f"unknown device {spec!r}", hint="use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BadInput(f"device {spec} asked for, but torch sees no CUDA device", hint="use --device cpu")
-    return device
-
-
 def load_setup(run: str | None, checkpoint: str | None, config: str | None, device: str | None,
                dataset_labels: Callable[[Any, list[float] | None], Mapping[int, str]] | None = None) -> ModelSetup:
     """Checkpoint, config, device, labels and spacing for evaluate/predict; BadInput for anything unusable.
@@ -283,13 +248,14 @@ def load_setup(run: str | None, checkpoint: str | None, config: str | None, devi
     import torch
 
     from heartseg.checkpoint import load_checkpoint, load_into
+    from heartseg.device import resolve_device
     from heartseg.model import build_model
 
     warnings: list[str] = []
     path = find_checkpoint(run, checkpoint)
     ckpt = load_checkpoint(path)
     cfg = resolve_config(run, config, ckpt.config, warnings)
-    dev = resolve_device(device or cfg.train.device)
+    dev = resolve_device(device or cfg.train.device)  # heartseg.device: the one rule
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     summary = run_data_summary(run) or {}

@@ -35,9 +35,13 @@ def structure_centre(*masks: np.ndarray) -> tuple[int, int, int]:
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight", facecolor="white")
-    plt.close(fig)
+    from heartseg.fsutil import atomic_path
+
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", facecolor="white")
+    finally:
+        plt.close(fig)
     return path
 
 

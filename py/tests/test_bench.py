@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from heartseg.bench import LINES, machine, results, runner, time_to_dice
+from heartseg import machine
+from heartseg.bench import LINES, results, runner, time_to_dice
 
 PY_ROOT = Path(__file__).resolve().parents[1]
 

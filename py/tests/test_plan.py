@@ -15,7 +15,7 @@ import pytest
 from heartseg import config as cfgmod
 from heartseg import planning
 from heartseg.planning import rules as P
-from heartseg.bench import cost
+from heartseg import cost
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 PY_ROOT = Path(__file__).resolve().parents[1]

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
+
+from heartseg.fsutil import atomic_write_json
 
 FIELDS = ("name", "ours", "baseline", "ratio", "unit", "repeats", "peak_rss_mb", "note")
 
@@ -96,10 +97,7 @@ def write(path: str | Path, machine: dict[str, Any], results: list[dict[str, Any
     path = Path(path)
     old = read(path) if keep_old else None
     body = {"machine": machine, "results": merge(old["results"], results) if old else list(results)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(body, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, body)
     return body
 
 

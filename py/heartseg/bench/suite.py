@@ -9,7 +9,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from heartseg.bench import LINES, machine, results
+from heartseg import machine
+from heartseg.bench import LINES, results
 
 UNITS = {"data_sampling": "patches/s", "train_step": "voxels/s", "inference": "s", "analyze": "s",
          "time_to_dice": "s"}

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from heartseg.bench import cost, results, runner
+from heartseg import cost
+from heartseg.bench import results, runner
 
 NAME, UNIT = "train_step", "voxels/s"
 DEFAULT = [32, 64, 128, 256]
@@ -107,7 +108,7 @@ def _body(s: dict[str, Any], seconds: list[float], cpu: list[float], device: str
     extra: dict[str, Any] = {"step_seconds": round(runner.median(seconds), 4),
                              "step_cpu_seconds": round(runner.median(cpu), 4)}
     if device.startswith("cuda"):
-        from heartseg.bench.machine import gpu_peak_tflops
+        from heartseg.machine import gpu_peak_tflops
 
         peak = gpu_peak_tflops(torch.cuda.get_device_name(0), amp)
         achieved = cost.TRAIN_FLOPS_FACTOR * cost.forward_flops(s["features"], s["patch"]) / runner.median(seconds)

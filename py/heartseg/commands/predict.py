@@ -81,13 +81,10 @@ def check_images(cases: dict[str, list[Path]], in_channels: int) -> None:
 
 def save_nifti_like(data: Any, source: Path, path: Path) -> None:
     """Write `data` with the source image's affine and orientation codes, atomically (temp file, rename)."""
-    import os
-    import tempfile
-
     import nibabel as nib
     import numpy as np
 
-    from heartseg.evaluation import file_mode
+    from heartseg.fsutil import atomic_path
 
     src = nib.load(str(source))
     img = nib.Nifti1Image(np.asarray(data), src.affine)
@@ -97,23 +94,15 @@ def save_nifti_like(data: Any, source: Path, path: Path) -> None:
         img.set_qform(src.affine, code=qcode if qcode > 0 else (0 if scode > 0 else 1))
         img.set_sform(src.affine, code=scode if scode > 0 else (0 if qcode > 0 else 2))
         img.header.set_xyzt_units(*hdr.get_xyzt_units())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".nii.gz", dir=str(path.parent))
-    os.close(fd)
-    try:
-        nib.save(img, tmp)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
 
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from heartseg import events as ev
-    from heartseg.data.preprocess import preprocess_image, restore
+    from heartseg.data import preprocess_image, restore
     from heartseg.evaluation import command_events, load_setup
     from heartseg.inference import predict_volume
 

@@ -72,7 +72,8 @@ def _train(args, info, events) -> int:
     import torch
 
     from heartseg import config as cfgmod
-    from heartseg import data
+    from heartseg import data, layout
+    from heartseg.fsutil import atomic_write_json
     from heartseg import events as ev
     from heartseg.checkpoint import load_checkpoint
     from heartseg.train import distributed, runfolder, setup
@@ -87,10 +88,7 @@ def _train(args, info, events) -> int:
     if resume is not None and resume.kind != "heartseg":
         raise BadInput("cannot resume: last.pt is not a full heartseg checkpoint", file=resume.path)
     init = load_checkpoint(args.init) if args.init else None
-    try:
-        device = distributed.resolve_device(cfg.train.device, info)
-    except ValueError as e:
-        raise BadInput(str(e), hint="set train.device to 'cpu' or 'auto'") from None
+    device = distributed.resolve_device(cfg.train.device, info)
     distributed.init(info, device)
 
     # rank 0 fills the cache first; the others then read it (and hear about rank 0's bad input instead of hanging)
@@ -125,7 +123,7 @@ def _train(args, info, events) -> int:
         if info.is_main:
             runfolder.write_config(run_dir, cfgmod.to_dict(cfg))
             # the split is part of the result: evaluation and comparisons must use the same held-out cases
-            runfolder.write_json_atomic(run_dir / "split.json", {"train": list(train_names), "val": list(val_names)})
+            atomic_write_json(run_dir / layout.SPLIT, {"train": list(train_names), "val": list(val_names)})
             events.attach_run_dir(run_dir)
         distributed.barrier()
         events.emit(ev.RunStart(command="train", run_dir=str(run_dir), config=cfgmod.to_dict(cfg),

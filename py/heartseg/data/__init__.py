@@ -10,9 +10,9 @@ Public API (other modules import only these names):
 from __future__ import annotations
 
 from heartseg.data.discover import Case, Dataset
-from heartseg.data.prepare import load_dataset, prepare
+from heartseg.data.prepare import load_dataset, prepare, preprocess_image
 from heartseg.data.prepared import Prepared, PreprocessedCase
-from heartseg.data.preprocess import CaseMeta, preprocess_image, restore
+from heartseg.data.preprocess import CaseMeta, restore
 
 __all__ = ["Case", "Dataset", "load_dataset", "prepare", "Prepared", "PreprocessedCase", "CaseMeta",
            "preprocess_image", "restore", "PatchSampler", "make_train_loader"]

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from heartseg.data.preprocess import CaseMeta, foreground_index
+from heartseg.fsutil import fsync_dir
 
 CODE_VERSION = "1"  # bump when preprocessing changes what it writes
 STALE_STAGING_SECONDS = 6 * 3600
@@ -105,6 +106,7 @@ class Staging:
             except OSError:
                 if not (final / "meta.json").exists():  # another process's complete copy wins
                     raise
+        fsync_dir(self.cases_dir)
         self.discard()
 
     def discard(self) -> None:

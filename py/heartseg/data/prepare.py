@@ -21,7 +21,7 @@ from heartseg.data.discover import Case, Dataset, discover
 from heartseg.data.io import file_hash, read_header
 from heartseg.data.prepared import Prepared
 from heartseg.data.preprocess import CaseMeta, oriented_spacing, preprocess_volumes
-from heartseg.data.validate import check_case
+from heartseg.data.validate import check_case, read_case
 from heartseg.errors import BadInput, Problem
 
 
@@ -218,3 +218,17 @@ def _run_jobs(jobs: list[dict[str, Any]], staging: cache.Staging, workers: int |
             for f in futures:
                 f.cancel()
             raise
+
+
+def preprocess_image(paths: list[Path] | Path, spacing: list[float] | None, normalization: str = "zscore",
+                     ) -> tuple[np.ndarray, CaseMeta]:
+    """One case for prediction (no label), same pipeline as training; raises BadInput naming the file."""
+    paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("preprocess_image: no image paths given")
+    if spacing is not None and (len(spacing) != 3 or any(s <= 0 for s in spacing)):
+        raise ValueError(f"spacing: got {spacing}, expected three positive numbers (z, y, x)")
+    name = paths[0].name
+    images, _ = read_case(name, paths, None, None)
+    image, _, meta = preprocess_volumes(name, images, None, spacing, normalization)
+    return image, meta

@@ -7,7 +7,6 @@ Image resampling is linear (order 1, fast and never overshoots), labels nearest 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import nibabel as nib
@@ -174,22 +173,6 @@ def preprocess_volumes(name: str, images: list[Volume], label: Volume | None, sp
         normalization=normalization, intensity=intensity, label_volumes=volumes,
         digests={str(v.path): v.digest for v in [*images, *([label] if label is not None else [])]})
     return image, out_label, meta
-
-
-def preprocess_image(paths: list[Path] | Path, spacing: list[float] | None, normalization: str = "zscore",
-                     ) -> tuple[np.ndarray, CaseMeta]:
-    """One case for prediction (no label), same pipeline as training; raises BadInput naming the file."""
-    from heartseg.data.validate import read_case  # validate imports this module
-
-    paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
-    if not paths:
-        raise ValueError("preprocess_image: no image paths given")
-    if spacing is not None and (len(spacing) != 3 or any(s <= 0 for s in spacing)):
-        raise ValueError(f"spacing: got {spacing}, expected three positive numbers (z, y, x)")
-    name = paths[0].name
-    images, _ = read_case(name, paths, None, None)
-    image, _, meta = preprocess_volumes(name, images, None, spacing, normalization)
-    return image, meta
 
 
 def restore(array: np.ndarray, meta: CaseMeta, *, is_label: bool) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from nibabel import orientations
 
-from heartseg.bench import machine
+from heartseg import machine
 from heartseg.data import cache
 from heartseg.data.discover import discover
 from heartseg.data.io import file_hash, read_header, read_volume

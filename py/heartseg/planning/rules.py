@@ -3,7 +3,7 @@
 The rules follow nnU-Net's reasoning, made general rather than fitted to one dataset: resample to the median
 spacing (keeping more out-of-plane resolution when the data are anisotropic); make the patch cover as much of the
 median case as the device allows, divisible by 2^depth; pool until the bottleneck is about 4 voxels across;
-bound GPU memory with the U-Net's activation count (heartseg.bench.cost) and CPU time with its FLOP count, and on
+bound GPU memory with the U-Net's activation count (heartseg.cost) and CPU time with its FLOP count, and on
 a CPU buy time with a coarser spacing before a thinner network. Pure: no files, no torch.
 """
 
@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from heartseg.bench import cost
+from heartseg import cost
 
 ANISOTROPY = 3.0
 """Spacing ratio (coarsest / finest axis) above which a dataset is treated as anisotropic."""

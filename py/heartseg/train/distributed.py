@@ -17,6 +17,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from heartseg.device import resolve_device as _resolve_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -48,19 +50,8 @@ def from_env(env: dict[str, str] | None = None) -> DistInfo:
 
 
 def resolve_device(spec: str, info: DistInfo) -> torch.device:
-    """'auto' picks cuda:LOCAL_RANK when CUDA is there, else the CPU; 'cuda' means cuda:LOCAL_RANK too."""
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    if spec == "cpu":
-        return torch.device("cpu")
-    if not spec.startswith("cuda"):
-        raise ValueError(f"train.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {spec!r}")
-    if not torch.cuda.is_available():
-        raise ValueError(f"train.device is {spec!r} but CUDA is not available (torch {torch.__version__})")
-    device = torch.device(f"cuda:{info.local_rank}") if spec == "cuda" else torch.device(spec)
-    if device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"train.device {device} does not exist: {torch.cuda.device_count()} CUDA device(s)")
-    return device
+    """heartseg.device.resolve_device with this rank's LOCAL_RANK."""
+    return _resolve_device(spec, info.local_rank)
 
 
 def init(info: DistInfo, device: torch.device, timeout_minutes: float = 30.0) -> str | None:

@@ -48,7 +48,7 @@ def fit_suggestion(batch: int, patch: list[int], features: list[int], amp: bool,
                    total_bytes: int | None) -> tuple[int, list[int]]:
     """A smaller (batch, patch): the largest the cost model fits in 85 % of the card when its size is known,
     else half the batch, else the largest patch axis halved; patches stay divisible by the U-Net's pooling."""
-    from heartseg.bench.cost import training_memory_bytes
+    from heartseg.cost import training_memory_bytes
 
     step = 2 ** (len(features) - 1)
     candidates = [(b, list(patch)) for b in range(batch - 1, 0, -1)]

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from pathlib import Path
 from typing import Any
 
+from heartseg import layout
 from heartseg.errors import BadInput
+from heartseg.fsutil import atomic_write_json, is_temporary
 
-LOCK_NAME = ".lock"
-LAST = "checkpoints/last.pt"
-BEST = "checkpoints/best.pt"
+LOCK_NAME = layout.LOCK
+LAST = layout.LAST
+BEST = layout.BEST
+FINAL = layout.FINAL
 
 
 def check_run_dir(run_dir: Path, resume: bool) -> None:
@@ -97,7 +99,8 @@ def _unwritable(run_dir: Path, e: OSError) -> BadInput:
 
 def remove_partial_writes(run_dir: Path) -> list[Path]:
     """Temporary files of writes cut short by SIGKILL or a power loss; call only while holding the lock."""
-    stale = [*run_dir.glob(".*.tmp"), *run_dir.glob("checkpoints/.*.tmp")]
+    stale = [p for folder in (run_dir, run_dir / layout.CHECKPOINTS) if folder.is_dir()
+             for p in folder.iterdir() if is_temporary(p.name)]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
@@ -116,7 +119,7 @@ def create_run_dir(run_dir: Path, resume: bool) -> RunLock:
     except OSError as e:
         raise _unwritable(run_dir, e) from None
     try:
-        for sub in ("checkpoints", "tensorboard"):
+        for sub in (layout.CHECKPOINTS, layout.TENSORBOARD):
             (run_dir / sub).mkdir(exist_ok=True)
         remove_partial_writes(run_dir)
     except OSError as e:
@@ -125,17 +128,5 @@ def create_run_dir(run_dir: Path, resume: bool) -> RunLock:
     return lock
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def write_config(run_dir: Path, config: dict[str, Any]) -> Path:
-    path = run_dir / "config.json"
-    write_json_atomic(path, config)
-    return path
+    return atomic_write_json(run_dir / layout.CONFIG, config)
