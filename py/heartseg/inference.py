@@ -2,7 +2,8 @@
 
 Window positions and the Gaussian importance map follow the common convention (MONAI's
 `sliding_window_inference` with mode="gaussian", sigma_scale=0.125): starts every int(patch * (1 - overlap))
-voxels, the last window flush with the far edge; volumes smaller than the patch are zero-padded symmetrically.
+voxels, the last window flush with the far edge; volumes smaller than the patch are padded symmetrically with
+`pad` (predict_volume passes heartseg.data.preprocess.pad_values, the rule training patches are padded with).
 Stitching keeps two float32 buffers, K output channels plus one weight channel, the size of the (padded) volume.
 """
 
@@ -15,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from heartseg.data.preprocess import pad_values
 
 SIGMA_SCALE = 0.125
 """Gaussian sigma as a share of the patch size along each axis."""
@@ -83,6 +86,7 @@ def sliding_window(
     gaussian: bool = True,
     tta: int | bool = 1,
     sw_batch: int = 2,
+    pad: float | Sequence[float] = 0.0,
     device: Any = None,
     stitch_device: Any = None,
     out_channels: int,
@@ -100,11 +104,15 @@ def sliding_window(
     spatial = list(image.shape[1:])
     pads = [max(p - s, 0) for p, s in zip(patch, spatial)]
     if any(pads):
-        # F.pad takes (x_lo, x_hi, y_lo, y_hi, z_lo, z_hi)
-        pad_arg: list[int] = []
-        for d in reversed(pads):
-            pad_arg += [d // 2, d - d // 2]
-        image = torch.nn.functional.pad(image, pad_arg, mode="constant", value=0.0)
+        fill = [float(pad)] * image.shape[0] if isinstance(pad, (int, float)) else [float(v) for v in pad]
+        if len(fill) != image.shape[0]:
+            raise ValueError(f"pad has {len(fill)} value(s) for {image.shape[0]} channel(s)")
+        padded_image = torch.empty((image.shape[0], *(s + d for s, d in zip(spatial, pads))), dtype=image.dtype,
+                                   device=image.device)
+        for c, value in enumerate(fill):
+            padded_image[c].fill_(value)
+        padded_image[(slice(None), *(slice(d // 2, d // 2 + s) for d, s in zip(pads, spatial)))] = image
+        image = padded_image
     padded = list(image.shape[1:])
 
     weights = importance_map(patch, gaussian, device=stitch_device)
@@ -156,6 +164,16 @@ def resolve_stitch_device(setting: str, device: torch.device, out_channels: int,
     return device if need < free / 3 else torch.device("cpu")
 
 
+def tta_note(passes: int) -> str | None:
+    """The line evaluate/predict print when mirroring TTA is on: what it costs (None for one pass)."""
+    flips = mirror_axes(passes)
+    if len(flips) == 1:
+        return None
+    axes = sorted({"zyx"[d - 2] for dims in flips for d in dims}, key="zyx".index)
+    return (f"test-time augmentation: {len(flips)} passes per window (mirrored along {', '.join(axes)}), "
+            f"{len(flips)}x the model calls and about {len(flips)}x the inference time")
+
+
 def keep_largest_component(labels: np.ndarray) -> np.ndarray:
     """Per label value, keep only its largest 26-connected component (the rest becomes background)."""
     from scipy import ndimage
@@ -175,36 +193,73 @@ def keep_largest_component(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def probabilities_to_labels(probs: torch.Tensor | np.ndarray) -> np.ndarray:
-    """(K, Z, Y, X) probabilities -> uint8 labels: p > 0.5 for one channel, argmax otherwise."""
+def fill_holes(labels: np.ndarray) -> np.ndarray:
+    """Per label value, fill its interior holes: background voxels it encloses (6-connected to nothing outside).
+
+    Only background is filled, so a label enclosed by another (a nested structure) keeps its voxels.
+    """
+    from scipy import ndimage
+
+    out = labels.copy()
+    for value in np.unique(labels):
+        if value == 0:
+            continue
+        mask = labels == value
+        holes = ndimage.binary_fill_holes(mask) & ~mask & (out == 0)
+        out[holes] = value
+    return out
+
+
+POSTPROCESS_STEPS = {"largest": keep_largest_component, "fill_holes": fill_holes}
+"""infer.postprocess step name -> function on a label map, applied in the config's order."""
+
+
+def postprocess(labels: np.ndarray, steps: Sequence[str]) -> np.ndarray:
+    """Apply infer.postprocess steps (e.g. ["largest", "fill_holes"]) to a label map, in order."""
+    for step in steps:
+        if step not in POSTPROCESS_STEPS:
+            raise ValueError(f"unknown postprocess step {step!r}, expected one of {', '.join(POSTPROCESS_STEPS)}")
+        labels = POSTPROCESS_STEPS[step](labels)
+    return labels
+
+
+def probabilities_to_labels(probs: torch.Tensor | np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """(K, Z, Y, X) probabilities -> uint8 labels: p > threshold for one channel, argmax otherwise."""
     p = probs if isinstance(probs, torch.Tensor) else torch.from_numpy(np.asarray(probs))
     if p.shape[0] == 1:
-        labels = p[0] > 0.5
+        labels = p[0] > threshold
     else:
         labels = torch.argmax(p, dim=0)
     return labels.to(torch.uint8).cpu().numpy()
 
 
-def _autocast(device: torch.device):
-    if device.type != "cuda":
-        return torch.autocast("cpu", enabled=False)
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
+def _autocast(device: torch.device, precision: str = "auto"):
+    """The training's precision (train.precision as the run recorded it); 'auto': native mixed precision on CUDA."""
+    from heartseg.train.runtime import amp_dtype
+
+    dtype = amp_dtype(device, precision)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
 def predict_volume(model: torch.nn.Module, image: torch.Tensor | np.ndarray, patch: Sequence[int], infer_cfg: Any,
-                   out_channels: int, device: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Segment one preprocessed (C, Z, Y, X) volume: (labels uint8 (Z, Y, X), probabilities float32 (K, Z, Y, X))."""
+                   out_channels: int, device: Any, precision: str = "auto",
+                   layout: str = "contiguous") -> tuple[np.ndarray, np.ndarray]:
+    """Segment one preprocessed (C, Z, Y, X) volume: (labels uint8 (Z, Y, X), probabilities float32 (K, Z, Y, X)).
+    precision and layout: the run's train.precision and train.layout (what training chose by measuring)."""
     device = torch.device(device)
+    fmt = torch.channels_last_3d if layout == "channels_last" else torch.contiguous_format
+    if layout == "channels_last":
+        model.to(memory_format=fmt)  # weights and windows in the same format, as in training
     # a copy: cached cases are read-only memory maps, which torch will not wrap
     x = image.float() if isinstance(image, torch.Tensor) else torch.from_numpy(np.array(image, dtype=np.float32))
     if x.ndim != 4:
         raise ValueError(f"image must be (C, Z, Y, X), got shape {tuple(x.shape)}")
     stitch = resolve_stitch_device(getattr(infer_cfg, "stitch_device", "auto"), device, out_channels, x.shape[1:])
+    pad = pad_values(x.numpy())
 
     def probabilities(batch: torch.Tensor) -> torch.Tensor:
-        with _autocast(device):
-            logits = model(batch)
+        with _autocast(device, precision):
+            logits = model(batch.contiguous(memory_format=fmt))
         logits = logits.float()
         return torch.sigmoid(logits) if out_channels == 1 else torch.softmax(logits, dim=1)
 
@@ -214,11 +269,40 @@ def predict_volume(model: torch.nn.Module, image: torch.Tensor | np.ndarray, pat
         with torch.inference_mode():
             probs = sliding_window(
                 probabilities, x, patch, overlap=infer_cfg.overlap, gaussian=infer_cfg.gaussian, tta=infer_cfg.tta,
-                sw_batch=infer_cfg.sw_batch, device=device, stitch_device=stitch, out_channels=out_channels)
-            labels = probabilities_to_labels(probs)
+                sw_batch=infer_cfg.sw_batch, pad=pad, device=device, stitch_device=stitch, out_channels=out_channels)
+            labels = probabilities_to_labels(probs, float(getattr(infer_cfg, "threshold", 0.5)))
             probs_np = probs.cpu().numpy().astype(np.float32, copy=False)
     finally:
         model.train(was_training)
-    if "largest" in getattr(infer_cfg, "postprocess", ()):
-        labels = keep_largest_component(labels)
+    labels = postprocess(labels, getattr(infer_cfg, "postprocess", ()))
     return labels, probs_np
+
+
+def restore_prediction(probs: np.ndarray, meta: Any, infer_cfg: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities (K, Z, Y, X) on the preprocessed grid -> (class indices uint8, probabilities) on the source grid.
+
+    The probabilities are interpolated linearly onto the source grid, then thresholded and post-processed there:
+    thresholding first on the coarser grid and upsampling the labels would lose where the boundary lies within a
+    voxel. The probabilities come back in stored order, (x, y, z) for one channel, (x, y, z, K) otherwise, and
+    labels_from_probabilities(probabilities, infer_cfg) gives the class indices again.
+    """
+    from heartseg.data.preprocess import restore
+
+    probs = np.asarray(probs, dtype=np.float32)
+    if probs.ndim != 4:
+        raise ValueError(f"probabilities must be (K, Z, Y, X), got shape {probs.shape}")
+    restored = restore(probs[0] if probs.shape[0] == 1 else probs, meta, is_label=False).astype(np.float32, copy=False)
+    return labels_from_probabilities(restored, infer_cfg), restored
+
+
+def labels_from_probabilities(restored: np.ndarray, infer_cfg: Any) -> np.ndarray:
+    """Class indices of a restored probability map ((x, y, z) sigmoid, or (x, y, z, K) softmax): the threshold
+    (infer.threshold, one channel) or argmax, then infer.postprocess."""
+    restored = np.asarray(restored)
+    if restored.ndim == 3:
+        classes = (restored > float(getattr(infer_cfg, "threshold", 0.5))).astype(np.uint8)
+    elif restored.ndim == 4:
+        classes = np.argmax(restored, axis=-1).astype(np.uint8)
+    else:
+        raise ValueError(f"restored probabilities must be 3-D or 4-D, got shape {restored.shape}")
+    return postprocess(classes, getattr(infer_cfg, "postprocess", ()))

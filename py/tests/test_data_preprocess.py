@@ -106,8 +106,19 @@ def test_normalize_edge_cases(img, method, expected):
 
 
 def test_normalize_unknown_method():
-    with pytest.raises(ValueError, match="normalization: got 'minmax'"):
-        normalize(np.zeros((2, 2, 2)), "minmax")
+    with pytest.raises(ValueError, match="normalization: got 'robust'"):
+        normalize(np.zeros((2, 2, 2)), "robust")
+
+
+@pytest.mark.parametrize("img, expected", [
+    (np.array([[[2.0, 4.0], [6.0, 10.0]]]), np.array([[[0.0, 0.25], [0.5, 1.0]]])),  # (x - 2) / 8
+    (np.array([[[-1.0, 1.0]]]), np.array([[[0.0, 1.0]]])),
+    (np.full((1, 2, 2), 7.0), np.zeros((1, 2, 2))),  # constant: (x - min) / 1e-8 stays 0, finite
+])
+def test_normalize_minmax_is_the_classic_formula(img, expected):
+    out, stats = normalize(img, "minmax")
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    assert stats["min"] == float(img.min()) and stats["max"] == float(img.max())
 
 
 def test_label_volumes_by_hand():

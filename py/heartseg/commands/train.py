@@ -115,7 +115,8 @@ def _train(args, info, events) -> int:
         raise BadInput(f"the run's model has {resume.architecture['out_channels']} output channel(s), the dataset "
                        f"needs {out_channels}", file=resume.path)
     cfg.model.out_channels = out_channels
-    cfg.data.spacing = [float(s) for s in prepared.spacing]  # resolved: evaluate/predict reuse the training grid
+    if cfg.data.spacing != "native":  # resolved: evaluate/predict reuse the training grid ('native' stays per image)
+        cfg.data.spacing = [float(s) for s in prepared.spacing]
 
     lock = runfolder.create_run_dir(run_dir, args.resume) if info.is_main else None
     trainer = None

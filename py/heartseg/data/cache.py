@@ -20,7 +20,7 @@ import numpy as np
 from heartseg.data.preprocess import CaseMeta, foreground_index
 from heartseg.fsutil import fsync_dir
 
-CODE_VERSION = "1"  # bump when preprocessing changes what it writes
+CODE_VERSION = "2"  # bump when preprocessing changes what it writes (2: labels by resize_labels)
 STALE_STAGING_SECONDS = 6 * 3600
 
 
@@ -34,8 +34,9 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
     return Path(base) / "heartseg"
 
 
-def case_key(digests: list[str], spacing: list[float], normalization: str) -> str:
-    settings = {"v": CODE_VERSION, "files": digests, "spacing": [round(float(s), 6) for s in spacing],
+def case_key(digests: list[str], spacing: list[float] | str, normalization: str) -> str:
+    grid = spacing if isinstance(spacing, str) else [round(float(s), 6) for s in spacing]  # 'native': own grid
+    settings = {"v": CODE_VERSION, "files": digests, "spacing": grid,
                 "normalization": normalization}
     return hashlib.blake2b(json.dumps(settings, sort_keys=True).encode(), digest_size=10).hexdigest()
 

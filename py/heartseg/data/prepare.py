@@ -92,7 +92,7 @@ def _is_inside(path: Path, folder: Path) -> bool:
 
 
 def _target_spacing(cfg, cases: list[Case]) -> tuple[list[float] | None, list[Problem], set[str]]:
-    if cfg.spacing is not None:
+    if cfg.spacing is not None and cfg.spacing != "native":  # 'native': the median below is only reported
         return [float(s) for s in cfg.spacing], [], set()
     spacings, problems, failed = [], [], set()
     for case in cases:
@@ -157,7 +157,8 @@ def prepare(cfg, events: ev.EventWriter | None = None, *, workers: int | None = 
         except OSError as e:
             problems.append(Problem(f"cannot read file ({e.strerror or e})", str(getattr(e, "filename", None) or paths[0])))
             continue
-        name = cache.entry_name(case.name, cache.case_key(digests, spacing, cfg.normalization))
+        grid = "native" if cfg.spacing == "native" else spacing
+        name = cache.entry_name(case.name, cache.case_key(digests, grid, cfg.normalization))
         meta = cache.read_meta(cases_dir / name)
         if meta is not None:
             # the same bytes may have been cached from another copy of the dataset: point at this one
@@ -171,7 +172,8 @@ def prepare(cfg, events: ev.EventWriter | None = None, *, workers: int | None = 
             progress(case.name)
         else:
             jobs.append({"name": case.name, "images": case.images, "label": case.label, "declared": declared,
-                         "spacing": spacing, "normalization": cfg.normalization, "entry": name})
+                         "spacing": None if grid == "native" else spacing, "normalization": cfg.normalization,
+                         "entry": name})
     for job in jobs:
         job["validate_only"] = bool(problems)  # the dataset already fails: only collect the remaining problems
     try:

@@ -1,7 +1,10 @@
 """One case from NIfTI volumes to the training grid and back: orient to RAS, resample, normalise; restore.
 
 Arrays on the training grid are (z, y, x) after reorientation to RAS; CaseMeta keeps what inverts that exactly.
-Image resampling is linear (order 1, fast and never overshoots), labels nearest neighbour (order 0).
+Image resampling is linear (order 1, fast and never overshoots). Labels are resampled at exactly the image's sample
+coordinates by resize_labels: each label's mask interpolated linearly, the largest weight wins. Nearest neighbour
+(order 0) is not used: at a 2x downsample every sample is a half-voxel tie, which it breaks towards one side, so
+labels landed about half a fine voxel off the averaged image.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from heartseg.data.io import Volume
 
 RAS = ornts.axcodes2ornt(("R", "A", "S"))
 SPACING_TOLERANCE = 1e-3  # relative; spacings closer than this are treated as equal (no resampling)
-NORMALIZATIONS = ("zscore", "percentile", "none")
+NORMALIZATIONS = ("zscore", "percentile", "minmax", "none")
+MINMAX_EPS = 1e-8
+"""minmax: (x - min) / (max - min + eps), the classic per-volume scaling of hand-written 3D U-Net scripts."""
 
 
 @dataclass
@@ -111,6 +116,51 @@ def resize(data: np.ndarray, shape: list[int] | tuple[int, ...], order: int) -> 
                                     prefilter=False)
 
 
+def _checkerboard(shape: list[int] | tuple[int, ...]) -> np.ndarray:
+    """True where z + y + x is even (broadcast from three 1-D ranges, no full index arrays)."""
+    z, y, x = (np.arange(int(n)) % 2 for n in shape)
+    return (z[:, None, None] + y[None, :, None] + x[None, None, :]) % 2 == 0
+
+
+def resize_labels(label: np.ndarray, shape: list[int] | tuple[int, ...]) -> np.ndarray:
+    """Resample a 3-D label map onto `shape` at the same sample coordinates as resize() (image and label align).
+
+    Each value's mask is interpolated linearly and the value with the largest weight wins, so one foreground label
+    is its mask thresholded at 0.5. An exact tie (a sample half inside, as at every boundary of a 2x downsample)
+    goes to the higher value where z + y + x is even and to the lower where it is odd: a fixed checkerboard that
+    favours neither side, so volume and centroid stay where they were (any one-sided rule shifts or shrinks them).
+    """
+    label = np.asarray(label)
+    if label.ndim != 3:
+        raise ValueError(f"resize_labels: expected a 3-D label map, got shape {label.shape}")
+    if tuple(label.shape) == tuple(shape):
+        return label
+    values = np.unique(label)
+    out = np.full(tuple(int(s) for s in shape), values[0], dtype=label.dtype)
+    if len(values) == 1:
+        return out
+    even = _checkerboard(out.shape)
+    best = resize((label == values[0]).astype(np.float32), out.shape, order=1)
+    for value in values[1:]:
+        weight = resize((label == value).astype(np.float32), out.shape, order=1)
+        take = (weight > best) | ((weight == best) & even)
+        out[take] = value
+        np.maximum(best, weight, out=best)
+    return out
+
+
+def pad_values(image: np.ndarray) -> list[float]:
+    """The one padding rule of training patches and inference windows: each channel's own minimum.
+
+    After normalisation that is the value of air or zero padding, so a window reaching past the volume sees what
+    the border of a scan looks like rather than a value (0.0, the body mean) that never occurs there.
+    """
+    image = np.asarray(image)
+    if image.ndim != 4 or image.shape[0] < 1 or image[0].size == 0:
+        raise ValueError(f"pad_values: expected a non-empty (C, Z, Y, X) image, got shape {image.shape}")
+    return [float(np.min(image[c])) for c in range(image.shape[0])]
+
+
 def body_mask(image: np.ndarray) -> np.ndarray:
     """The rule for 'body': voxels above the volume's minimum (drops zero padding and masked air).
 
@@ -121,12 +171,16 @@ def body_mask(image: np.ndarray) -> np.ndarray:
 
 
 def normalize(image: np.ndarray, method: str) -> tuple[np.ndarray, dict[str, float]]:
-    """One channel to float32: 'zscore' over the body, 'percentile' (clip 0.5-99.5 %, then z-score), or 'none'."""
+    """One channel to float32: 'zscore' over the body, 'percentile' (clip 0.5-99.5 %, then z-score), 'minmax' or 'none'."""
     if method not in NORMALIZATIONS:
         raise ValueError(f"normalization: got {method!r}, expected one of {', '.join(NORMALIZATIONS)}")
     image = np.asarray(image, dtype=np.float32)
     if method == "none":
         return image, {"mean": 0.0, "std": 1.0, "pad": float(image.min())}
+    if method == "minmax":
+        lo, hi = float(image.min()), float(image.max())
+        out = (image - np.float32(lo)) / np.float32(hi - lo + MINMAX_EPS)
+        return out.astype(np.float32, copy=False), {"min": lo, "max": hi, "pad": 0.0}
     if method == "percentile":
         lo, hi = np.percentile(image, [0.5, 99.5])
         image = np.clip(image, lo, hi)
@@ -165,7 +219,7 @@ def preprocess_volumes(name: str, images: list[Volume], label: Volume | None, sp
     if label is not None:
         lab = np.asarray(label.data)
         volumes = label_volumes(lab, label.affine)
-        out_label = np.ascontiguousarray(resize(to_ras_zyx(lab.astype(np.uint8), ornt), shape, order=0))
+        out_label = np.ascontiguousarray(resize_labels(to_ras_zyx(lab.astype(np.uint8), ornt), shape))
     meta = CaseMeta(
         name=name, images=[str(v.path) for v in images], label=str(label.path) if label is not None else None,
         shape=list(ref.shape), affine=ref.affine.copy(), ornt=np.asarray(ornt).tolist(), source_spacing=source_spacing,
@@ -178,16 +232,17 @@ def preprocess_volumes(name: str, images: list[Volume], label: Volume | None, sp
 def restore(array: np.ndarray, meta: CaseMeta, *, is_label: bool) -> np.ndarray:
     """(Z, Y, X) or (K, Z, Y, X) on the preprocessed grid -> the source grid in stored order (x, y, z[, K]).
 
-    nib.Nifti1Image(restore(...), meta.affine) overlays the source image exactly. Labels use nearest neighbour;
-    probabilities (is_label=False) are interpolated linearly.
+    nib.Nifti1Image(restore(...), meta.affine) overlays the source image exactly. Labels go through resize_labels;
+    probabilities (is_label=False) are interpolated linearly. Predictions should restore probabilities and
+    threshold on the source grid (heartseg.inference.restore_prediction): a label map thresholded on a coarser grid
+    has lost the boundary's position within its voxels.
     """
     array = np.asarray(array)
     if array.ndim not in (3, 4) or list(array.shape[-3:]) != list(meta.resampled_shape):
         raise ValueError(f"restore: array shape {tuple(array.shape)} does not end in the preprocessed shape "
                          f"{tuple(meta.resampled_shape)} of case {meta.name}")
-    order = 0 if is_label else 1
     vols = [array] if array.ndim == 3 else list(array)
-    vols = [resize(v, meta.oriented_shape, order) for v in vols]
+    vols = [resize_labels(v, meta.oriented_shape) if is_label else resize(v, meta.oriented_shape, 1) for v in vols]
     stacked = vols[0] if array.ndim == 3 else np.stack(vols, axis=-1)
     out = from_ras_zyx(stacked, np.asarray(meta.ornt))
     if list(out.shape[:3]) != list(meta.shape):
