@@ -163,3 +163,160 @@ def test_predict_volume_with_a_tiny_unet(out_channels, tta):
     else:
         np.testing.assert_allclose(probs.sum(axis=0), 1.0, atol=1e-5)
         assert np.array_equal(labels, probs.argmax(axis=0))
+
+
+# --- one padding rule, hole filling, TTA cost (issue 15, items 3 and 5) --------------------------------------------
+
+from heartseg.data.preprocess import pad_values  # noqa: E402
+from heartseg.inference import (fill_holes, labels_from_probabilities, postprocess,  # noqa: E402
+                                tta_note)
+
+
+class Recorder(torch.nn.Module):
+    """Returns its input's first channel as one output channel and keeps every batch it saw."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.seen.append(x.clone())
+        return x[:, :1]
+
+
+def test_windows_are_padded_with_each_channels_minimum():
+    # a volume smaller than the patch: the window reaching past it must hold the channel's minimum, as training
+    # patches do (the old rule was 0.0, the body mean after z-scoring)
+    image = np.full((2, 6, 6, 6), 1.0, np.float32)
+    image[0, 0, 0, 0], image[1, 2, 2, 2] = -3.0, -1.5
+    model = Recorder()
+    predict_volume(model, image, (8, 8, 8), InferConfig(postprocess=[], tta=1), 1, "cpu")
+    window = model.seen[0][0]
+    assert window.shape == (2, 8, 8, 8)
+    assert window[0, 0, 0, 0] == -3.0 and window[1, 0, 0, 0] == -1.5  # the padded corner
+    assert window[0, 7, 7, 7] == -3.0 and window[1, 7, 7, 7] == -1.5
+    assert window[:, 1:7, 1:7, 1:7].tolist() == torch.from_numpy(image).tolist()  # the volume, centred
+
+
+def test_training_patches_use_the_same_padding_rule():
+    from heartseg.data import sampling
+
+    assert sampling.pad_values is pad_values  # one function: the sampler imports the rule inference uses
+
+
+@pytest.mark.parametrize("pad", [[0.0, 1.0, 2.0], [1.0]])
+def test_pad_must_match_the_channels(pad):
+    with pytest.raises(ValueError, match="pad has"):
+        sliding_window(lambda x: x[:, :1], torch.zeros(2, 4, 4, 4), (8, 8, 8), pad=pad, out_channels=1)
+
+
+def _shell(value=1):
+    labels = np.zeros((9, 9, 9), np.uint8)
+    labels[2:7, 2:7, 2:7] = value
+    labels[3:6, 3:6, 3:6] = 0  # a 27-voxel cavity, enclosed
+    return labels
+
+
+def test_fill_holes_fills_an_enclosed_cavity():
+    got = fill_holes(_shell())
+    assert (got == 1).sum() == 125 and got[4, 4, 4] == 1
+
+
+def test_fill_holes_leaves_open_holes_and_other_labels():
+    open_cup = _shell()
+    open_cup[3:6, 3:6, 6] = 0  # the cavity now reaches the outside through one face: not a hole
+    assert np.array_equal(fill_holes(open_cup), open_cup)
+    nested = _shell()
+    nested[4, 4, 4] = 2  # another label inside the cavity keeps its voxel; the background around it is filled
+    got = fill_holes(nested)
+    assert got[4, 4, 4] == 2 and (got == 1).sum() == 124 and (got == 2).sum() == 1
+    two = np.concatenate([_shell(1), _shell(3)], axis=0)  # per label
+    got = fill_holes(two)
+    assert (got == 1).sum() == 125 and (got == 3).sum() == 125
+
+
+def test_postprocess_applies_the_steps_in_order():
+    labels = _shell()
+    labels[0, 0, 0] = 1  # a stray voxel
+    assert (postprocess(labels, ["largest", "fill_holes"]) == 1).sum() == 125
+    assert (postprocess(labels, ["largest"]) == 1).sum() == 98
+    assert (postprocess(labels, []) == 1).sum() == 99
+    with pytest.raises(ValueError, match="unknown postprocess step 'smooth'"):
+        postprocess(labels, ["smooth"])
+
+
+def test_predict_volume_fills_holes_when_asked():
+    image = _shell().astype(np.float32)[None] * 4.0 - 2.0  # the "model" thresholds its own input
+
+    def run(steps):
+        return predict_volume(Recorder(), image, (8, 8, 8), InferConfig(postprocess=steps, threshold=0.5), 1,
+                              "cpu")[0]
+
+    assert (run([]) == 1).sum() == 98 and (run(["largest", "fill_holes"]) == 1).sum() == 125
+
+
+class Symmetric(torch.nn.Module):
+    """A convolution whose kernel is symmetric under every flip: mirroring its input mirrors its output."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv3d(1, 2, 3, padding=1, bias=True)
+        with torch.no_grad():
+            w = self.conv.weight
+            w.copy_((w + w.flip(2) + w.flip(3) + w.flip(4) + w.flip(2, 3) + w.flip(2, 4) + w.flip(3, 4)
+                     + w.flip(2, 3, 4)) / 8)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.conv(x)
+
+
+@pytest.mark.parametrize("tta", [2, 4, 8])
+def test_tta_of_a_flip_equivariant_model_equals_the_plain_prediction(tta):
+    torch.manual_seed(3)
+    model = Symmetric()
+    image = np.random.default_rng(1).standard_normal((1, 10, 12, 9)).astype(np.float32)
+    plain = predict_volume(model, image, (8, 8, 8), InferConfig(tta=1, postprocess=[]), 2, "cpu")
+    mirrored = predict_volume(model, image, (8, 8, 8), InferConfig(tta=tta, postprocess=[]), 2, "cpu")
+    np.testing.assert_allclose(mirrored[1], plain[1], atol=1e-5)
+    assert np.array_equal(mirrored[0], plain[0])
+
+
+@pytest.mark.parametrize("tta, calls", [(1, 1), (2, 2), (4, 4), (8, 8)])
+def test_tta_calls_the_model_once_per_pass(tta, calls):
+    model = Symmetric()
+    image = np.zeros((1, 8, 8, 8), np.float32)  # one window, one batch
+    predict_volume(model, image, (8, 8, 8), InferConfig(tta=tta, postprocess=[]), 2, "cpu")
+    assert model.calls == calls
+
+
+@pytest.mark.parametrize("tta, expected", [
+    (1, None),
+    (2, "test-time augmentation: 2 passes per window (mirrored along x), 2x the model calls and about 2x the "
+        "inference time"),
+    (8, "test-time augmentation: 8 passes per window (mirrored along z, y, x), 8x the model calls and about 8x "
+        "the inference time"),
+])
+def test_tta_note_states_the_cost(tta, expected):
+    assert tta_note(tta) == expected
+
+
+def test_tta_note_bad_input():
+    with pytest.raises(ValueError, match="1, 2, 4 or 8"):
+        tta_note(3)
+
+
+@pytest.mark.parametrize("probs, threshold, expected", [
+    (np.array([0.2, 0.5, 0.55, 0.9]).reshape(4, 1, 1), 0.5, [0, 0, 1, 1]),
+    (np.array([0.2, 0.5, 0.55, 0.9]).reshape(4, 1, 1), 0.8, [0, 0, 0, 1]),
+    (np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]]).reshape(2, 1, 1, 3), 0.5, [0, 2]),  # channels last: argmax
+])
+def test_labels_from_probabilities(probs, threshold, expected):
+    got = labels_from_probabilities(probs, InferConfig(threshold=threshold, postprocess=[]))
+    assert got.ravel().tolist() == expected and got.dtype == np.uint8
+
+
+def test_labels_from_probabilities_bad_shape():
+    with pytest.raises(ValueError, match="3-D or 4-D"):
+        labels_from_probabilities(np.zeros((2, 2)), InferConfig())

@@ -14,6 +14,7 @@ import torch
 
 from heartseg.data import augment
 from heartseg.data.prepared import Prepared
+from heartseg.data.preprocess import pad_values
 
 
 class PatchSampler:
@@ -49,7 +50,7 @@ class PatchSampler:
         if name not in self._open:
             case = self.prepared.load(name)
             fg = {v: c for v, c in self.prepared.foreground(name).items() if len(c)}
-            pad = [float(s.get("pad", 0.0)) for s in case.meta.intensity] or [0.0] * case.image.shape[0]
+            pad = pad_values(case.image)  # the rule inference pads its windows with
             self._open[name] = (case.image, case.label, fg, pad)
         return self._open[name]
 
