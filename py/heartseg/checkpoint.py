@@ -37,6 +37,30 @@ class LoadedCheckpoint:
     path: str = ""
 
 
+MAX_INFLATION = 4
+"""A zip entry may unpack to at most this many times its stored size (torch stores entries uncompressed)."""
+MAX_PICKLE_BYTES = 256 << 20
+"""The object tree (data.pkl) of a checkpoint; weights live in separate records, so real ones are far smaller."""
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse a zip checkpoint whose declared sizes would need far more memory than the file (a zip bomb)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return  # the legacy (pre-1.6) format: torch reads it record by record from the file itself
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise BadInput(f"not a PyTorch checkpoint (broken zip archive: {e})", file=str(path)) from None
+    for info in infos:
+        limit = MAX_PICKLE_BYTES if info.filename.endswith(".pkl") else MAX_INFLATION * info.compress_size + (1 << 20)
+        if info.file_size > limit:
+            raise BadInput(f"checkpoint entry {info.filename!r} declares {info.file_size:,} bytes "
+                           f"({info.compress_size:,} stored); refused to bound memory", file=str(path))
+
+
 def _safe_load(path: Path) -> Any:
     if not path.exists():
         raise BadInput("checkpoint file not found", file=str(path))
@@ -44,6 +68,7 @@ def _safe_load(path: Path) -> Any:
         raise BadInput("checkpoint path is not a file", file=str(path))
     if path.stat().st_size == 0:
         raise BadInput("checkpoint file is empty", file=str(path))
+    _check_archive(path)
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -132,3 +157,85 @@ def save_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
 
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         torch.save(obj, f)
+
+
+# --- what a checkpoint needs to be applied: preprocessing, output convention, labels ---------------------------------
+APPLY_KEYS = ("data.spacing", "data.normalization", "infer.threshold", "infer.postprocess")
+"""Config keys that decide what a model sees and how its output becomes labels; they travel with the weights."""
+CLASSIC = {"data.spacing": "native", "data.normalization": "minmax", "infer.threshold": 0.5, "infer.postprocess": []}
+"""What a bare state_dict is assumed to need: the classic homework script's pipeline (own grid, min-max per volume,
+one sigmoid channel > 0.5, no post-processing)."""
+CLASSIC_LINE = ("no preprocessing recorded in a bare state_dict: assuming the classic script's (native grid, "
+                "min-max per volume, sigmoid > 0.5, no post-processing); override with --normalization, --spacing, "
+                "--threshold, --postprocess or --config")
+NORMALIZATION_PARAMETERS = {
+    "minmax": {"formula": "(x - min) / (max - min + 1e-8)", "per": "volume"},
+    "zscore": {"formula": "(x - mean) / std", "over": "voxels above the volume's minimum", "per": "volume"},
+    "percentile": {"clip_percentiles": [0.5, 99.5], "then": "(x - mean) / std", "per": "volume"},
+    "none": {"formula": "x"},
+}
+"""How each data.normalization value is computed (heartseg.data.preprocess.normalize)."""
+RECORDED, ASSUMED, OVERRIDDEN, DEFAULT = "recorded", "assumed (bare state_dict)", "overridden", "default"
+
+
+def recorded_settings(ckpt: LoadedCheckpoint) -> dict[str, Any]:
+    """APPLY_KEYS as a heartseg checkpoint recorded them (its config; the resolved grid); {} for a bare one."""
+    from heartseg.config import flatten
+
+    if ckpt.kind != "heartseg" or not ckpt.config:
+        return {}
+    flat = flatten(ckpt.config)
+    out = {k: flat[k] for k in APPLY_KEYS if k in flat}
+    spacing = (ckpt.full or {}).get("spacing")
+    if out.get("data.spacing") is None and isinstance(spacing, list) and len(spacing) == 3:
+        out["data.spacing"] = [float(v) for v in spacing]
+    return out
+
+
+@dataclass
+class Application:
+    """What evaluate/predict apply with a checkpoint, and where each value comes from."""
+
+    values: dict[str, Any]
+    """APPLY_KEYS -> value."""
+    sources: dict[str, str]
+    """APPLY_KEYS -> RECORDED, ASSUMED, OVERRIDDEN or DEFAULT."""
+    output: str
+    """'sigmoid > THRESHOLD' or 'softmax, argmax over K classes'."""
+    labels: dict[str, str] | None
+    """Label value -> name as recorded (None for a bare state_dict: the dataset's, or 'label 1')."""
+    notes: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        norm = self.values["data.normalization"]
+        return {"values": self.values, "sources": self.sources, "output": self.output, "labels": self.labels,
+                "normalization_parameters": NORMALIZATION_PARAMETERS.get(norm, {}), "notes": self.notes}
+
+
+def application(ckpt: LoadedCheckpoint, overrides: dict[str, Any] | None = None,
+                recorded: dict[str, Any] | None = None) -> Application:
+    """The values of APPLY_KEYS: an override wins, then what the checkpoint (or its run) recorded, then, for a bare
+    state_dict, CLASSIC; a heartseg checkpoint missing a key (older format) gets the config default."""
+    from heartseg.config import Config, flatten
+
+    overrides = {k: v for k, v in (overrides or {}).items() if k in APPLY_KEYS}
+    rec = recorded_settings(ckpt) if recorded is None else recorded
+    defaults = flatten(Config().model_dump(mode="json"))
+    values, sources, notes = {}, {}, []
+    bare = ckpt.kind != "heartseg"
+    for key in APPLY_KEYS:
+        if key in overrides:
+            values[key], sources[key] = overrides[key], OVERRIDDEN
+        elif key in rec:
+            values[key], sources[key] = rec[key], RECORDED
+        elif bare:
+            values[key], sources[key] = CLASSIC[key], ASSUMED
+        else:
+            values[key], sources[key] = defaults[key], DEFAULT
+    if bare and any(sources[k] == ASSUMED for k in APPLY_KEYS):
+        notes.append(CLASSIC_LINE)
+    out = int(ckpt.architecture["out_channels"])
+    output = f"sigmoid > {values['infer.threshold']}" if out == 1 else f"softmax, argmax over {out} classes"
+    labels = (ckpt.full or {}).get("labels")
+    labels = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else None
+    return Application(values=values, sources=sources, output=output, labels=labels, notes=notes)

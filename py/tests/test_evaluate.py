@@ -39,10 +39,10 @@ def cfg(base, **data):
             "infer": {"sw_batch": 4}}
 
 
-def make_run(root, name):
+def make_run(root, name, data_base=None):
     run = root / name
     checkpoint(run / "checkpoints" / "best.pt")
-    (run / "config.json").write_text(json.dumps(cfg(root)))
+    (run / "config.json").write_text(json.dumps(cfg(data_base or root)))
     lines = [{"v": 1, "type": "epoch_end", "time": float(e), "epoch": e, "epochs": 3, "train_loss": 1.0 / e,
               "lr": 1e-3, "seconds": 1.0, "memory": {"cpu_rss_mb": 100.0}, "val_loss": 1.1 / e, "val_dice": 0.2 * e}
              for e in (1, 2, 3)]
@@ -60,8 +60,14 @@ def not_blank(path):
     return pixels.ndim == 3 and pixels.var() > 0
 
 
+def snapshot(folder):
+    """Every file under `folder` with its bytes (a refused or finished evaluation must not change the training's)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def test_evaluate_writes_metrics_summary_and_figures(dataset, capsys):
     run = make_run(dataset, "run")
+    before = snapshot(run)
     code, err = evaluate("--run", run, capsys=capsys)
     assert code == 0, err
     rows = read_metrics_csv(run / "eval" / "metrics.csv")
@@ -82,12 +88,15 @@ def test_evaluate_writes_metrics_summary_and_figures(dataset, capsys):
     source = nib.load(str(dataset / "data" / "labelsTr" / f"{case}.nii.gz"))
     assert saved.shape == source.shape and np.allclose(saved.affine, source.affine)
     assert set(np.unique(np.asarray(saved.dataobj))) <= {0, 1}
-    records = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (run / "eval" / "events.jsonl").read_text().splitlines()]
     for r in records:
         ev.validate_record(r)
     kinds = [r["type"] for r in records]
-    assert "case_metrics" in kinds and "eval_summary" in kinds
+    assert kinds[0] == "run_start" and "case_metrics" in kinds and "eval_summary" in kinds
+    assert records[0]["checkpoint"] == str((run / "checkpoints" / "best.pt").resolve())
     assert records[-1]["type"] == "run_end" and records[-1]["status"] == "completed"
+    after = snapshot(run)
+    assert {k: v for k, v in after.items() if not k.startswith("eval/")} == before  # the training's record as it was
 
 
 def test_bare_checkpoint_on_every_case_creates_the_run(dataset, tmp_path, capsys):
@@ -137,7 +146,7 @@ def test_oracle_prediction_scores_perfectly_on_the_source_grid(dataset, tmp_path
         loaded["case"] = original_load(self, name)
         return loaded["case"]
 
-    def oracle(model, image, patch, infer_cfg, out_channels, device):
+    def oracle(model, image, patch, infer_cfg, out_channels, device, **_):
         label = np.asarray(loaded["case"].label)
         return (label == 1).astype(np.uint8), (label == 1)[None].astype(np.float32)
 
@@ -154,3 +163,124 @@ def test_oracle_prediction_scores_perfectly_on_the_source_grid(dataset, tmp_path
         assert r["dice"] >= min_dice
         if min_dice == 1.0:
             assert r["hd95"] == 0.0 and r["abs_vol_diff_ml"] == 0.0
+
+
+def _broken_copy(dataset, tmp_path, problem):
+    """A copy of the dataset with one defect (what a new user hands evaluate by mistake)."""
+    import shutil
+
+    import nibabel as nib
+
+    data = tmp_path / f"data-{problem}"
+    shutil.copytree(dataset / "data", data)
+    first = sorted((data / "imagesTr").iterdir())[0]
+    if problem == "zero-byte image":
+        first.write_bytes(b"")
+    elif problem == "broken dataset.json":
+        (data / "dataset.json").write_text("{not json")
+    elif problem == "4-D image":
+        img = nib.load(str(first))
+        nib.save(nib.Nifti1Image(np.stack([np.asarray(img.dataobj)] * 2, axis=-1), img.affine), str(first))
+    return data
+
+
+@pytest.mark.parametrize("problem", ["zero-byte image", "broken dataset.json", "4-D image", "cuda on a CPU machine",
+                                     "bad --normalization"])
+def test_refused_evaluate_leaves_the_run_and_the_cache_untouched(dataset, tmp_path, capsys, monkeypatch, problem):
+    import shutil
+
+    run = make_run(tmp_path, "run", dataset)
+    shutil.copy(run / "config.json", tmp_path / "keep.json")
+    cache = tmp_path / "fresh-cache"
+    monkeypatch.setenv("HEARTSEG_CACHE", str(cache))
+    config = cfg(dataset)
+    config["data"]["cache_dir"] = ""
+    (run / "config.json").write_text(json.dumps(config))
+    before = snapshot(run)
+    args = ["--run", run, "--split", "all", "--no-figures"]
+    if problem == "cuda on a CPU machine":
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+        args += ["--device", "cuda"]
+    elif problem == "bad --normalization":
+        args += ["--normalization", "robust"]
+    else:
+        args += ["--data", _broken_copy(dataset, tmp_path, problem)]
+    code, err = evaluate(*args, capsys=capsys)
+    assert code == 2, err
+    assert len([line for line in err.splitlines() if line.startswith("heartseg:")]) == 1, err
+    assert snapshot(run) == before  # byte-identical: no eval/, no events, no engine.log lines
+    assert not any(p.is_file() for p in cache.rglob("*")) if cache.exists() else True
+
+
+def _read_only_folder(tmp_path):
+    """A folder on a read-only file system (a tmpfs remounted ro), or a chmod 555 one for a non-root user."""
+    import os
+    import subprocess
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        return folder, lambda: folder.chmod(0o555), lambda: folder.chmod(0o755)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "none", str(folder)], capture_output=True).returncode:
+        pytest.skip("root without mount permission: cannot make a read-only folder")
+
+    def seal():
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+
+    return folder, seal, lambda: subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_evaluate_on_a_read_only_run_is_one_line_and_predict_still_works(dataset, tmp_path, capsys):
+    import shutil
+
+    ro, seal, release = _read_only_folder(tmp_path)
+    try:
+        run = ro / "run"
+        shutil.copytree(make_run(tmp_path, "src-run", dataset), run)
+        seal()
+        before = snapshot(run)
+        code, err = evaluate("--run", run, "--no-figures", capsys=capsys)
+        assert code == 2 and "read-only" in err and len(err.strip().splitlines()) == 1, err
+        assert snapshot(run) == before
+        out = tmp_path / "pred"
+        image = sorted((dataset / "data" / "imagesTr").iterdir())[0]
+        code = main(["predict", "--run", str(run), "--input", str(image), "--out", str(out)])
+        assert code == 0, capsys.readouterr().err
+        assert (out / image.name).is_file() and snapshot(run) == before
+    finally:
+        release()
+
+
+@pytest.mark.parametrize("which, expected", [("final", "best.pt"), ("best", "best.pt"), ("last", "last.pt")])
+def test_infer_checkpoint_selects_the_weights(dataset, tmp_path, capsys, which, expected):
+    run = make_run(tmp_path, "run", dataset)
+    checkpoint(run / "checkpoints" / "last.pt")
+    code, err = evaluate("--run", run, "--no-figures", "--use", which, capsys=capsys)
+    assert code == 0, err
+    start = json.loads((run / "eval" / "events.jsonl").read_text().splitlines()[0])
+    assert start["type"] == "run_start" and start["checkpoint"].endswith(f"checkpoints/{expected}")
+
+
+def test_final_is_preferred_and_a_missing_best_is_refused(dataset, tmp_path, capsys):
+    run = make_run(tmp_path, "run", dataset)
+    checkpoint(run / "checkpoints" / "final.pt")
+    code, err = evaluate("--run", run, "--no-figures", capsys=capsys)
+    assert code == 0, err
+    start = json.loads((run / "eval" / "events.jsonl").read_text().splitlines()[0])
+    assert start["checkpoint"].endswith("checkpoints/final.pt")
+    (run / "checkpoints" / "best.pt").unlink()
+    code, err = evaluate("--run", run, "--no-figures", "--use", "best", capsys=capsys)
+    assert code == 2 and "checkpoints/best.pt" in err
+
+
+def test_evaluate_reads_the_runs_split(dataset, tmp_path, capsys):
+    run = make_run(tmp_path, "run", dataset)
+    # a split no seeded split would give: two validation cases, chosen by hand
+    (run / "split.json").write_text(json.dumps({"train": ["synth_001"], "val": ["synth_000", "synth_002"]}))
+    code, err = evaluate("--run", run, "--no-figures", capsys=capsys)
+    assert code == 0, err
+    assert sorted({r["case"] for r in read_metrics_csv(run / "eval" / "metrics.csv")}) == ["synth_000", "synth_002"]
+    (run / "split.json").write_text(json.dumps({"train": [], "val": ["nobody"]}))
+    code, err = evaluate("--run", run, "--no-figures", capsys=capsys)
+    assert code == 2 and "nobody" in err

@@ -1,9 +1,11 @@
 """`python -m heartseg predict (--run RUN | --checkpoint CKPT) --input PATH... --out DIR [--probabilities]`.
 
 Inputs are image files or folders of them (imagesTs-style; `NAME_0000`, `NAME_0001` are channels of case NAME).
-Every input is decoded and checked before anything is written; each DIR/NAME.nii.gz then has exactly the input's
-shape and affine. With --probabilities, DIR/NAME_probabilities.nii.gz holds float32 class probabilities
-(x, y, z[, K]). The model, its config, spacing and label values are resolved by heartseg.evaluation.load_setup.
+Every input is decoded and checked before anything is written; each prediction DIR/NAME.EXT (EXT: the input's own,
+.nii or .nii.gz) then has exactly the input's shape and affine. With --probabilities, DIR/NAME_probabilities.EXT
+holds float32 class probabilities (x, y, z[, K]). DIR also gets heartseg-predict.json (checkpoint, preprocessing and
+each input with its output) and the prediction's own events; nothing is written into a run. The model, its config,
+spacing and label values are resolved by heartseg.evaluation.load_setup.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from heartseg.errors import BadInput, Problem
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", help="run folder (its checkpoints/best.pt, else last.pt, and config.json)")
     p.add_argument("--checkpoint", help="checkpoint file (overrides the run's)")
-    p.add_argument("--config", help="config JSON (wins over the run's config.json and the checkpoint's)")
+    p.add_argument("--config", help="config JSON; the keys it sets win over what the checkpoint (or run) recorded")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: the config's train.device)")
+    from heartseg.evaluation import add_override_arguments
+
+    add_override_arguments(p)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -98,42 +103,101 @@ def save_nifti_like(data: Any, source: Path, path: Path) -> None:
         nib.save(img, str(tmp))
 
 
+def output_names(cases: dict[str, list[Path]], out: Path) -> dict[str, tuple[Path, Path]]:
+    """Case -> (label map, probability map) in OUT, named after the case with the first input's extension."""
+    from heartseg import layout
+
+    names = {}
+    for name, paths in cases.items():
+        ext = ".nii.gz" if paths[0].name.endswith(".nii.gz") else ".nii"
+        names[name] = (out / f"{name}{layout.PREDICTION_SUFFIX}{ext}", out / f"{name}{layout.PROBABILITIES_SUFFIX}{ext}")
+    return names
+
+
+def check_out(out: Path, cases: dict[str, list[Path]], targets: dict[str, tuple[Path, Path]]) -> None:
+    """--out must be (or become) a writable folder whose outputs overwrite no input; BadInput otherwise."""
+    import os
+
+    probe = out
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise BadInput(f"--out: {probe} is a file, not a folder", file=str(out))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise BadInput("--out is not writable (read-only or no permission)", file=str(probe))
+    inputs = {p.resolve() for paths in cases.values() for p in paths}
+    clash = [t for pair in targets.values() for t in pair if t.resolve() in inputs]
+    if clash:
+        raise BadInput("the prediction would overwrite its own input", file=str(clash[0]),
+                       hint="give --out another folder")
+
+
 def run(args: argparse.Namespace) -> int:
+    import json
+
     import numpy as np
+    import torch
 
+    from heartseg import config as cfgmod
     from heartseg import events as ev
-    from heartseg.data import preprocess_image, restore
-    from heartseg.evaluation import command_events, load_setup
-    from heartseg.inference import predict_volume
+    from heartseg import layout
+    from heartseg.data import preprocess_image
+    from heartseg.evaluation import command_events, load_setup, user_overrides
+    from heartseg.fsutil import atomic_write_text
+    from heartseg.inference import predict_volume, restore_prediction, tta_note
 
-    run_dir = Path(args.run) if args.run and Path(args.run).is_dir() else None
-    events = ev.EventWriter(run_dir)
-    events.emit(ev.RunStart(command="predict", run_dir=str(run_dir) if run_dir else None))
+    # the prediction's own record lives in --out; a run folder is only read
+    events = ev.EventWriter(None, file_name=layout.PREDICT_EVENTS)
+    written: list[Path] = []
     with command_events(events, "predict") as state:
         if not args.run and not args.checkpoint:
             raise BadInput("give --run RUN or --checkpoint CKPT")
-        if args.run and run_dir is None:
-            raise BadInput("run folder not found", file=args.run)
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise BadInput("--out exists and is not a folder", file=str(out))
+        if args.run and not Path(args.run).is_dir():
+            raise BadInput("run folder not found", file=str(Path(args.run).resolve()))
+        out = Path(args.out).resolve()
         cases = collect_cases(args.input)
-        setup = load_setup(args.run, args.checkpoint, args.config, args.device)
+        targets = output_names(cases, out)
+        check_out(out, cases, targets)
+        overrides, _ = user_overrides(args)
+        setup = load_setup(args.run, args.checkpoint, overrides, args.device)
         check_images(cases, setup.in_channels)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise BadInput(f"--out cannot be created ({e.strerror or e})", file=str(out)) from None
+        events.attach_run_dir(out)
+        events.emit(ev.RunStart(command="predict", run_dir=str(out), config=cfgmod.to_dict(setup.cfg),
+                                torch=torch.__version__, device=str(setup.device),
+                                checkpoint=str(setup.checkpoint.resolve())))
         for w in setup.warnings:
             events.emit(ev.Warning(message=w))
+            print(f"heartseg: {w}", flush=True)
+        if tta_note(setup.cfg.infer.tta):
+            print(f"heartseg: {tta_note(setup.cfg.infer.tta)}", flush=True)
         values = np.asarray(setup.class_values, dtype=np.uint8)
+        manifest = {"checkpoint": str(setup.checkpoint.resolve()), "checkpoint_kind": setup.kind,
+                    "preprocessing": setup.application.as_dict(), "config": cfgmod.to_dict(setup.cfg),
+                    "labels": {str(v): n for v, n in setup.label_names.items()}, "cases": []}
         for i, (name, paths) in enumerate(cases.items(), 1):
             image, meta = preprocess_image(paths, setup.spacing, setup.cfg.data.normalization)
             classes, probs = predict_volume(setup.model, image, setup.cfg.data.patch, setup.cfg.infer,
-                                            setup.out_channels, setup.device)
+                                            setup.out_channels, setup.device, precision=setup.cfg.train.precision,
+                                            layout=setup.cfg.train.layout)
+            # the label map is the thresholded, post-processed probability map on the input's own grid
+            classes, restored = restore_prediction(probs, meta, setup.cfg.infer)
             labels = values[classes] if setup.out_channels > 1 else classes * values[-1]
-            save_nifti_like(restore(labels, meta, is_label=True).astype(np.uint8), paths[0], out / f"{name}.nii.gz")
+            label_path, prob_path = targets[name]
+            save_nifti_like(labels.astype(np.uint8), paths[0], label_path)
+            written.append(label_path)
+            entry = {"case": name, "inputs": [str(p) for p in paths], "output": str(label_path)}
             if args.probabilities:
-                p = probs[0] if setup.out_channels == 1 else probs
-                save_nifti_like(restore(p, meta, is_label=False).astype(np.float32), paths[0],
-                                out / f"{name}_probabilities.nii.gz")
+                save_nifti_like(restored, paths[0], prob_path)
+                written.append(prob_path)
+                entry["probabilities"] = str(prob_path)
+            manifest["cases"].append(entry)
+            atomic_write_text(out / layout.PREDICT_MANIFEST, json.dumps(manifest, indent=2) + "\n")
             events.emit(ev.Progress(stage="predict", done=i, total=len(cases), item=name))
-        state["reason"] = f"predicted {len(cases)} cases"
-    print(f"heartseg: wrote {len(cases)} prediction(s) to {out}")
+        state["reason"] = f"predicted {len(cases)} cases into {out}"
+    shown = ", ".join(p.name for p in written[:4]) + (", ..." if len(written) > 4 else "")
+    print(f"heartseg: wrote {len(written)} file(s) to {out}: {shown}")
     return 0
