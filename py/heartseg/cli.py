@@ -58,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     module = importlib.import_module(args._module)
-    # preemption (SIGTERM) outside the training loop cleans up like Ctrl-C; the loop installs its own handler
+    # preemption (SIGTERM) and a closed terminal (SIGHUP) outside the training loop clean up like Ctrl-C; the loop
+    # installs its own handler
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
     try:
         return int(module.run(args) or 0)
     except BadInput as e:

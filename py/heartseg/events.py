@@ -340,6 +340,8 @@ class EventWriter:
 
     `file_name` lets a job keep its events beside its own output (an evaluation's eval/events.jsonl).
     The descriptor is best effort: once the front is gone (EPIPE, EBADF) events still go to the file.
+    A run_end is the last line a writer writes: later events (a failure while shutting down, a second run_end)
+    are dropped, so a record always ends with exactly one run_end.
     """
 
     def __init__(self, run_dir: str | Path | None, fd: int | None = None, enabled: bool = True,
@@ -352,6 +354,8 @@ class EventWriter:
         self._file_name = file_name or layout.EVENTS
         self.front_gone = False
         """True once writing to the front's descriptor failed (it closed it or exited)."""
+        self.ended: dict[str, Any] | None = None
+        """The run_end record, once written."""
         if enabled and run_dir is not None:
             self.attach_run_dir(run_dir)
         if fd is None and os.environ.get("HEARTSEG_EVENT_FD", "").isdigit():
@@ -375,6 +379,10 @@ class EventWriter:
             return record
         line = json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n"
         with self._lock:
+            if self.ended is not None:
+                return record  # the record is closed: nothing may follow its run_end
+            if isinstance(event, RunEnd):
+                self.ended = record
             if self._file is not None:
                 self._file.write(line)
                 self._file.flush()
@@ -385,6 +393,16 @@ class EventWriter:
                     self._fd = None  # the front went away; the file still has everything
                     self.front_gone = True
         return record
+
+    def front_closed(self) -> bool:
+        """True once the front's descriptor is gone: a failed write, or (checked without writing) no reader left."""
+        if self._fd is not None and not self.front_gone:
+            from heartseg.train.signals import reader_gone
+
+            if reader_gone(self._fd):
+                self._fd = None
+                self.front_gone = True
+        return self.front_gone
 
     def close(self) -> None:
         if self._file is not None:

@@ -39,12 +39,17 @@ def run(args) -> int:
     import torch
 
     from heartseg import events as ev
+    from heartseg import layout
     from heartseg.train import distributed
+    from heartseg.train.signals import OutputGuard
 
     info = distributed.from_env()
     events = ev.EventWriter(None, enabled=info.is_main)
+    # a vanished front (its pipes closed) must not turn a print into a crash: output then goes to engine.log
+    guard = OutputGuard(lambda: Path(args.run) / layout.ENGINE_LOG if info.is_main and events.path is not None else None)
+    guard.__enter__()
     try:
-        return _train(args, info, events)
+        return _train(args, info, events, guard)
     except BadInput as e:
         for p in e.problems:
             events.emit(ev.Error(message=p.message, file=p.file, hint=p.hint, kind="bad_input"))
@@ -66,9 +71,11 @@ def run(args) -> int:
     finally:
         events.close()
         distributed.cleanup()
+        guard.check()  # a reader that left without our noticing: the caller's last line must not raise
+        guard.__exit__()
 
 
-def _train(args, info, events) -> int:
+def _train(args, info, events, guard=None) -> int:
     import torch
 
     from heartseg import config as cfgmod
@@ -79,6 +86,7 @@ def _train(args, info, events) -> int:
     from heartseg.train import distributed, runfolder, setup
     from heartseg.train.loop import Trainer
     from heartseg.train.memory import OutOfMemory
+    from heartseg.train import signals
     from heartseg.train.signals import StopRequest
 
     run_dir = Path(args.run)
@@ -136,6 +144,10 @@ def _train(args, info, events) -> int:
                                    cache_dir=str(prepared.cache_dir), cache_hits=prepared.cache_hits,
                                    cache_misses=prepared.cache_misses))
         with StopRequest() as stop:
+            # a front that went away (fd 3 or our output pipes without a reader) is a stop request, like SIGHUP
+            stop.watch(lambda: signals.FRONT_GONE if events.front_closed() else None)
+            if guard is not None:
+                stop.watch(guard.check)
             trainer = Trainer(cfg, in_channels=cfg.model.in_channels, out_channels=out_channels, run_dir=run_dir,
                               events=events, info=info, stop=stop, log=_log)
             report = trainer.start(resume=resume, init=init)
