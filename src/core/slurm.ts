@@ -94,10 +94,12 @@ requeue() {
 }
 trap requeue USR1
 
+# The engine's flags follow the module; torchrun's parser still reads them, so none may abbreviate one of its own
+# (a bare --run would read as --run-path): the run folder is given as --run-dir.
 srun --kill-on-bad-exit=1 "\${TORCHRUN[@]}" \\
   --nnodes=${o.nodes} --nproc-per-node=${o.gpusPerNode} \\
   --rdzv-backend=c10d --rdzv-endpoint="$MASTER_ADDR:$MASTER_PORT" --rdzv-id="$SLURM_JOB_ID" \\
-  -m heartseg train --config "$CONFIG" --run "$RUN" \${RESUME[@]+"\${RESUME[@]}"} &
+  -m heartseg train --config "$CONFIG" --run-dir "$RUN" \${RESUME[@]+"\${RESUME[@]}"} &
 SRUN_PID=$!
 [ -z "\${REQUEUE_ASKED:-}" ] || requeue
 set +e
