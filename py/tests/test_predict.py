@@ -90,7 +90,11 @@ def test_run_folder_with_label_values(tmp_path, capsys):
     assert code == 0, err
     labels = np.asarray(nib.load(str(tmp_path / "out" / "x.nii.gz")).dataobj)
     assert set(np.unique(labels)) <= {0, 1, 4} and labels.shape == (14, 11, 9)
-    assert any('"type":"progress"' in line for line in (run / "events.jsonl").read_text().splitlines())
+    # the run is only read: the prediction's events are in --out
+    assert (run / "events.jsonl").read_text() == json.dumps(summary) + "\n"
+    assert sorted(p.name for p in run.rglob("*")) == ["checkpoints", "config.json", "events.jsonl", "last.pt"]
+    assert any('"type":"progress"' in line for line in (tmp_path / "out" / "heartseg-predict.events.jsonl")
+               .read_text().splitlines())
 
 
 @pytest.mark.parametrize("case,expected", [
@@ -148,3 +152,34 @@ def test_bad_input_is_reported_as_error_events(tmp_path, capsys, monkeypatch):
     errors = [r for r in records if r["type"] == "error"]
     assert errors and all(r["kind"] == "bad_input" and r["file"] for r in errors)
     assert records[-1]["type"] == "run_end" and records[-1]["exit_code"] == 2 and records[-1]["status"] == "failed"
+
+
+@pytest.mark.parametrize("problem", ["out under a file", "out is a file", "out overwrites the input"])
+def test_bad_out_is_one_line_exit_2(tmp_path, capsys, problem):
+    ckpt = tiny_checkpoint(tmp_path / "m.pth")
+    img = image_file(tmp_path / "in" / "case.nii.gz")
+    (tmp_path / "afile").write_text("x")
+    out = {"out under a file": tmp_path / "afile" / "sub", "out is a file": tmp_path / "afile",
+           "out overwrites the input": tmp_path / "in"}[problem]
+    code, err = predict("--checkpoint", ckpt, "--input", img, "--out", out, "--config", config(tmp_path),
+                        capsys=capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "internal error" not in err, err
+    assert (tmp_path / "afile").read_text() == "x" and nib.load(str(img)).shape == (14, 11, 9)
+
+
+def test_predict_names_what_it_wrote_and_keeps_the_extension(tmp_path, capsys):
+    ckpt = tiny_checkpoint(tmp_path / "m.pth")
+    a = image_file(tmp_path / "in" / "anatomical.nii")
+    b = image_file(tmp_path / "in" / "other.nii.gz", seed=1)
+    code = main(["predict", "--checkpoint", str(ckpt), "--input", str(a), str(b), "--out", str(tmp_path / "out"),
+                 "--config", str(config(tmp_path))])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "anatomical.nii", "heartseg-predict.events.jsonl", "heartseg-predict.json", "other.nii.gz"]
+    last = captured.out.strip().splitlines()[-1]
+    assert str(tmp_path / "out") in last and "anatomical.nii" in last
+    manifest = json.loads((tmp_path / "out" / "heartseg-predict.json").read_text())
+    assert [c["output"] for c in manifest["cases"]] == [str(tmp_path / "out" / "anatomical.nii"),
+                                                      str(tmp_path / "out" / "other.nii.gz")]
+    assert manifest["checkpoint"] == str(ckpt.resolve())
