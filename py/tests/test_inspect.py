@@ -84,3 +84,90 @@ def test_doctor_prints_one_json_line():
     assert info["packages"]["numpy"] is not None
     assert set(info["packages"]) == set(requirements.required())  # requirements.txt is the one list
     assert len(info["devices"]) == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+
+
+@needs_shared
+def test_inspect_says_what_a_bare_state_dict_will_be_applied_with():
+    result = engine("inspect", str(FIXTURES / "seed_tiny_trained_state_dict.pth"), "--normalization", "zscore")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split(None, 2)[1:] for line in result.stdout.splitlines()
+            if line.startswith("  data.") or line.startswith("  infer.")}
+    assert rows == {"data.spacing": ['"native"', "assumed (bare state_dict)"],
+                    "data.normalization": ['"zscore"', "overridden"],
+                    "infer.threshold": ["0.5", "assumed (bare state_dict)"],
+                    "infer.postprocess": ["[]", "assumed (bare state_dict)"]}
+    assert "sigmoid > 0.5" in result.stdout
+
+
+def test_inspect_a_heartseg_checkpoint_shows_the_recorded_preprocessing(tmp_path):
+    model = build_model(1, 1, [2, 4])
+    path = tmp_path / "full.pt"
+    torch.save({"format": "heartseg", "model": model.state_dict(), "epoch": 5, "spacing": [2.0, 1.0, 1.0],
+                "labels": {"0": "background", "1": "left atrium"},
+                "config": {"data": {"normalization": "percentile", "spacing": None},
+                           "infer": {"postprocess": ["largest"], "threshold": 0.4}}}, path)
+    info = json.loads(engine("inspect", str(path), "--json").stdout)["applies"]
+    assert info["values"] == {"data.spacing": [2.0, 1.0, 1.0], "data.normalization": "percentile",
+                              "infer.threshold": 0.4, "infer.postprocess": ["largest"]}
+    assert set(info["sources"].values()) == {"recorded"} and info["labels"]["1"] == "left atrium"
+    assert info["normalization_parameters"]["clip_percentiles"] == [0.5, 99.5] and not info["notes"]
+
+
+@pytest.mark.parametrize("content, expected", [
+    ({"encoder_layers.0.double_conv.0.weight": "a string"}, "not a model checkpoint"),
+    ([1, 2, 3], "not a model checkpoint"),
+    ({"model": {"w": [torch.zeros(2)]}}, "not a model checkpoint"),
+])
+def test_checkpoints_holding_non_tensor_objects_are_refused_in_one_line(tmp_path, content, expected):
+    path = tmp_path / "odd.pth"
+    torch.save(content, path)
+    result = engine("inspect", str(path))
+    assert result.returncode == 2 and expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def _rewrite_zip(src: Path, dst: Path, edit) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            data, compress = edit(info.filename, zin.read(info.filename))
+            zout.writestr(info.filename, data, compress_type=compress)
+
+
+def _declare_huge(data: bytes, which: str) -> bytes:
+    """data.pkl with the first storage's element count (or the first tensor's first size) set to 10**11."""
+    import pickletools
+
+    ops = list(pickletools.genops(data))
+    at = next(i for i, (_, arg, _) in enumerate(ops) if arg == "cpu") + 1  # ('storage', type, key, 'cpu', NUMEL)
+    if which == "shape beyond storage":  # after BINPERSID: storage offset, then the size tuple
+        persid = next(i for i in range(at, len(ops)) if ops[i][0].name == "BINPERSID")
+        at = [i for i in range(persid + 1, len(ops)) if ops[i][0].name.startswith("BININT")][1]
+    start, end = ops[at][2], ops[at + 1][2]
+    return data[:start] + b"\x8a\x05" + (10**11).to_bytes(5, "little") + data[end:]
+
+
+def _limit_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))  # far below the 400 GB the files declare
+
+
+@pytest.mark.parametrize("attack", ["declared size", "shape beyond storage", "zip bomb"])
+def test_checkpoints_declaring_absurd_sizes_are_refused_with_bounded_memory(tmp_path, attack):
+    import zipfile
+
+    ok, bad = tmp_path / "ok.pth", tmp_path / "bad.pth"
+    torch.save(build_model(1, 1, [2, 4]).state_dict(), ok)
+
+    def edit(name, data):
+        if attack == "zip bomb":
+            if not name.endswith("/data/0"):
+                return data, zipfile.ZIP_STORED
+            return data + b"\0" * (64 << 20), zipfile.ZIP_DEFLATED  # 64 MB that unpack from ~64 kB
+        return (_declare_huge(data, attack) if name.endswith("data.pkl") else data), zipfile.ZIP_STORED
+
+    _rewrite_zip(ok, bad, edit)
+    result = engine("inspect", str(bad), preexec_fn=_limit_memory)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and str(bad) in result.stderr

@@ -16,6 +16,10 @@ def add_arguments(p) -> None:
     p.add_argument("--patch", metavar="Z,Y,X", help="input size for the per-block shapes (default: the checkpoint's "
                    "training patch, else the default config's)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--config", help="config JSON whose keys would override what the checkpoint recorded")
+    from heartseg.evaluation import add_override_arguments
+
+    add_override_arguments(p)
 
 
 def parse_patch(text: str) -> list[int]:
@@ -58,9 +62,9 @@ def block_summary(architecture: dict[str, Any], patch: list[int]) -> list[dict[s
             for name, m in blocks]
 
 
-def describe(path: str, patch: list[int] | None = None) -> dict[str, Any]:
+def describe(path: str, patch: list[int] | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     from heartseg import config as cfgmod
-    from heartseg.checkpoint import load_checkpoint, mismatches
+    from heartseg.checkpoint import application, load_checkpoint, mismatches
     from heartseg.model import build_model, count_parameters
 
     ckpt = load_checkpoint(path)
@@ -86,6 +90,8 @@ def describe(path: str, patch: list[int] | None = None) -> dict[str, Any]:
         "mismatches": report,
         "epoch": ckpt.epoch,
         "metrics": ckpt.metrics,
+        # what evaluate/predict would apply, each value with its source: recorded, assumed or overridden
+        "applies": application(ckpt, overrides).as_dict(),
     }
     if ckpt.full is not None:
         info["global_step"] = ckpt.full.get("global_step")
@@ -109,11 +115,20 @@ def _table(info: dict[str, Any]) -> str:
         lines.append("metrics: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
                                             for k, v in info["metrics"].items()))
     lines.append("loads strictly into UNet3D: " + ("yes" if info["compatible"] else "no"))
+    applies = info["applies"]
+    lines.append(f"evaluate/predict apply (output: {applies['output']}):")
+    for key, value in applies["values"].items():
+        lines.append(f"  {key:<20} {json.dumps(value):<24} {applies['sources'][key]}")
+    if applies["labels"]:
+        lines.append("  labels               " + ", ".join(f"{k}={v}" for k, v in applies["labels"].items()))
+    lines += [f"note: {n}" for n in applies["notes"]]
     return "\n".join(lines)
 
 
 def run(args) -> int:
     patch = parse_patch(args.patch) if args.patch else None
-    info = describe(args.checkpoint, patch)
+    from heartseg.evaluation import user_overrides
+
+    info = describe(args.checkpoint, patch, user_overrides(args)[0])
     print(json.dumps(info) if args.json else _table(info))
     return 0
