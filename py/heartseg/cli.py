@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "predict": "Predict label maps for image files or a folder.",
     "score": "Score predicted label maps against references (no model needed).",
     "inspect": "Describe a checkpoint: architecture, parameters, per-block shapes, metrics.",
+    "export": "Write a model as a raw state_dict the classic UNet3D loads, with a JSON sidecar of its preprocessing.",
     "doctor": "Report Python, torch, CUDA and packages as one JSON line.",
     "tbread": "Read the scalars of a TensorBoard log folder as JSON.",
     "plan": "Propose spacing, patch, batch, network and iterations for a dataset and device.",
