@@ -30,16 +30,40 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
 
+def check_dataset(root: str, cache_dir: str | None) -> None:
+    """Train's checks of the dataset, every problem listed (BadInput): each case decoded and checked, or, when its
+    files are unchanged since they were cached, the cached facts (declared labels may have changed since)."""
+    from heartseg.data.discover import discover
+    from heartseg.data.prepare import _channel_problems, _check_cached
+    from heartseg.data.validate import check_case
+    from heartseg.planning.fingerprint import _cached_metas
+
+    dataset, problems = discover(root)
+    if dataset is None:
+        raise BadInput(problems)
+    cases = sorted(dataset.cases, key=lambda c: c.name)
+    declared = dataset.labels if dataset.labels_declared else None
+    metas = _cached_metas(cases, cache_dir)
+    for case in cases:
+        if case.name in metas:
+            problems += _check_cached(metas[case.name], declared)[0]
+        else:
+            problems += check_case(case.name, case.images, case.label, declared)[2]  # decoded one at a time
+    problems += _channel_problems(cases)
+    if problems:
+        raise BadInput(problems)
 
 
 def run(args) -> int:
     from heartseg import planning
     from heartseg.config import flatten
 
+    # a plan for a dataset train would refuse is no plan: the same problems, exit 2, before any fingerprint
+    check_dataset(args.data, args.cache_dir or None)
     fingerprint = planning.read_fingerprint(args.data, args.cache_dir or None)
     device = planning.detect_device(args.device)
     try:
-        plan = planning.make_plan(fingerprint, device, args.budget_minutes)
+        plan = planning.measured_plan(fingerprint, device, args.budget_minutes)
     except ValueError as e:
         raise BadInput(str(e), args.data) from None
     if args.json:

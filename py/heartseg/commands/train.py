@@ -119,6 +119,7 @@ def _train(args, info, events, guard=None) -> int:
         raise BadInput(f"need at least one training and one validation case, got {len(train_names)} and "
                        f"{len(val_names)}", file=cfg.data.root, hint="add cases or set data.val_fraction")
     out_channels = setup.check_channels(cfg, prepared.labels, prepared.channels, cfg.data.root)
+    setup.check_patch_fits(cfg.data.patch, cfg.model.features, prepared, cfg.data.root)
     if resume is not None and resume.architecture["out_channels"] != out_channels:
         raise BadInput(f"the run's model has {resume.architecture['out_channels']} output channel(s), the dataset "
                        f"needs {out_channels}", file=resume.path)

@@ -107,3 +107,73 @@ def check_channels(cfg: cfgmod.Config, labels: dict[int, str], channels: int, ro
     if problems:
         raise BadInput("; ".join(problems), file=root)
     return out
+
+
+def check_patch_fits(patch: list[int], features: list[int], prepared: Any, root: str) -> None:
+    """Refuse (BadInput, before the run folder exists) a patch larger than the smallest case along an axis, after
+    resampling: the patch would be mostly padding there, and the configured size is not what training would see."""
+    names = list(prepared.case_names)
+    if not names:
+        return
+    shapes = {name: [int(s) for s in prepared.meta(name).resampled_shape] for name in names}
+    smallest = [min(shape[axis] for shape in shapes.values()) for axis in range(3)]
+    axes = [axis for axis in range(3) if int(patch[axis]) > smallest[axis]]
+    if not axes:
+        return
+    case = min(names, key=lambda n: min(shapes[n][a] - int(patch[a]) for a in axes))
+    step = 2 ** len(features)
+    fit = [min(int(p), s) // step * step for p, s in zip(patch, smallest)]
+    hint = (f"use --patch {','.join(map(str, fit))} or smaller" if min(fit) >= step else
+            f"no patch with sizes >= {step} (2^{len(features)} levels) fits: use a finer --spacing or fewer levels")
+    raise BadInput(f"data.patch {list(map(int, patch))} is larger than the smallest case along "
+                   f"{', '.join('zyx'[a] for a in axes)}: {case} is {', '.join(map(str, shapes[case]))} voxels (z, y, x) "
+                   f"at the training spacing {', '.join(f'{s:g}' for s in prepared.spacing)} mm",
+                   file=root, hint=hint)
+
+
+INIT_ARCH_KEYS = ("model.in_channels", "model.out_channels", "model.features")
+"""What --init takes from the weights unless the config sets it (then it must match them)."""
+
+
+def apply_init(cfg: cfgmod.Config, user: dict[str, Any], init: Any) -> list[str]:
+    """--init CKPT: the network (in/out channels, widths, depth) comes from the weights unless the user's config sets
+    it, and then a different one is refused naming the first differing tensors (no partial load); the preprocessing
+    the weights were trained with (recorded, or the classic script's for a bare state_dict) is kept unless the user
+    set it. Changes `cfg`; returns the lines to tell the user."""
+    import torch
+
+    from heartseg.checkpoint import APPLY_KEYS, application, mismatches
+    from heartseg.model import build_model
+
+    flat = cfgmod.flatten(user)
+    arch = dict(init.architecture)
+    given = {k: flat[k] for k in INIT_ARCH_KEYS if k in flat and not (k == "model.out_channels" and flat[k] == 0)}
+    wanted = {"in_channels": given.get("model.in_channels", arch["in_channels"]),
+              "out_channels": given.get("model.out_channels", arch["out_channels"]),
+              "features": list(given.get("model.features", arch["features"]))}
+    if wanted != {**arch, "features": list(arch["features"])}:
+        with torch.device("meta"):  # only the tensor shapes are compared: no memory for a large model
+            model = build_model(**wanted)
+        report = mismatches(model, init.state_dict)
+        first = (report["shape"] + [f"{k} missing from the checkpoint" for k in report["missing"]]
+                 + [f"{k} not in the model" for k in report["unexpected"]])[:3]
+        raise BadInput(f"--init: the checkpoint is UNet3D(in_channels={arch['in_channels']}, out_channels="
+                       f"{arch['out_channels']}, features={list(arch['features'])}) but the config asks for "
+                       f"UNet3D(in_channels={wanted['in_channels']}, out_channels={wanted['out_channels']}, "
+                       f"features={wanted['features']}); first differing tensors: {'; '.join(first)}",
+                       file=str(Path(init.path).resolve()),
+                       hint="leave out --features (model.*) to fine-tune the checkpoint's own network")
+    least = 2 ** len(arch["features"])
+    if min(cfg.data.patch) < least:
+        raise BadInput(f"data.patch: got {json.dumps(cfg.data.patch)}, expected sizes >= {least} for the "
+                       f"{len(arch['features'])} levels of the --init checkpoint", file=str(Path(init.path).resolve()))
+    cfg.model.in_channels, cfg.model.out_channels = int(arch["in_channels"]), int(arch["out_channels"])
+    cfg.model.features = [int(f) for f in arch["features"]]
+    applied = application(init, {k: flat[k] for k in APPLY_KEYS if k in flat})
+    for key, value in applied.values.items():
+        section, name = key.split(".")
+        setattr(getattr(cfg, section), name, value)
+    kept = ", ".join(f"{k.split('.')[1]} {json.dumps(v)} ({applied.sources[k]})" for k, v in applied.values.items())
+    return [f"--init: the network UNet3D(in_channels={arch['in_channels']}, out_channels={arch['out_channels']}, "
+            f"features={list(arch['features'])}) comes from the checkpoint's weights; applied with {kept}",
+            *applied.notes]
