@@ -91,11 +91,15 @@ def _train(args, info, events, guard=None) -> int:
 
     run_dir = Path(args.run)
     runfolder.check_run_dir(run_dir, args.resume)
-    cfg, _ = setup.load_config(args.config, args.preset, run_dir, args.resume)
+    cfg, user = setup.load_config(args.config, args.preset, run_dir, args.resume)
     resume = load_checkpoint(run_dir / runfolder.LAST) if args.resume else None
     if resume is not None and resume.kind != "heartseg":
         raise BadInput("cannot resume: last.pt is not a full heartseg checkpoint", file=resume.path)
     init = load_checkpoint(args.init) if args.init else None
+    # the network and its preprocessing come with the weights unless the config says otherwise
+    init_notes = setup.apply_init(cfg, user, init) if init is not None and not args.resume else []
+    for note in init_notes:
+        _log(f"heartseg: {note}")
     device = distributed.resolve_device(cfg.train.device, info)
     distributed.init(info, device)
 
@@ -144,6 +148,8 @@ def _train(args, info, events, guard=None) -> int:
                                    spacing=list(prepared.spacing), patch=list(cfg.data.patch),
                                    cache_dir=str(prepared.cache_dir), cache_hits=prepared.cache_hits,
                                    cache_misses=prepared.cache_misses))
+        for note in init_notes:
+            events.emit(ev.Warning(message=note, file=str(Path(init.path).resolve())))
         with StopRequest() as stop:
             # a front that went away (fd 3 or our output pipes without a reader) is a stop request, like SIGHUP
             stop.watch(lambda: signals.FRONT_GONE if events.front_closed() else None)

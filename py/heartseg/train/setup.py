@@ -154,9 +154,13 @@ def apply_init(cfg: cfgmod.Config, user: dict[str, Any], init: Any) -> list[str]
     if wanted != {**arch, "features": list(arch["features"])}:
         with torch.device("meta"):  # only the tensor shapes are compared: no memory for a large model
             model = build_model(**wanted)
-        report = mismatches(model, init.state_dict)
-        first = (report["shape"] + [f"{k} missing from the checkpoint" for k in report["missing"]]
-                 + [f"{k} not in the model" for k in report["unexpected"]])[:3]
+        sd, first = init.state_dict, []
+        for key, value in model.state_dict().items():  # in the network's order: the first layer that differs first
+            if key not in sd:
+                first.append(f"{key} missing from the checkpoint")
+            elif tuple(sd[key].shape) != tuple(value.shape):
+                first.append(f"{key}: checkpoint {tuple(sd[key].shape)} vs model {tuple(value.shape)}")
+        first = (first + [f"{k} not in the model" for k in mismatches(model, sd)["unexpected"]])[:3]
         raise BadInput(f"--init: the checkpoint is UNet3D(in_channels={arch['in_channels']}, out_channels="
                        f"{arch['out_channels']}, features={list(arch['features'])}) but the config asks for "
                        f"UNet3D(in_channels={wanted['in_channels']}, out_channels={wanted['out_channels']}, "
