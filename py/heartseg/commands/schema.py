@@ -16,6 +16,14 @@ from heartseg.errors import BadInput
 DEFAULT_OUT = Path(__file__).resolve().parents[3] / "schema"
 
 
+
+def _init_keys() -> list[str]:
+    from heartseg.checkpoint import APPLY_KEYS
+    from heartseg.train.setup import INIT_ARCH_KEYS
+
+    return [*INIT_ARCH_KEYS, *APPLY_KEYS]
+
+
 def add_arguments(p) -> None:
     p.add_argument("--out", metavar="DIR", help=f"folder to write (default: {DEFAULT_OUT})")
     p.add_argument("--check", action="store_true", help="write nothing; exit 2 naming each file that is stale")
@@ -35,6 +43,8 @@ def documents() -> dict[str, Any]:
         "run_folder": layout.names(),
         "metrics": [{"name": n, **metrics.METRIC_INFO[n]} for n in metrics.METRIC_NAMES],
         "resume_keys": list(config.resume_keys()),
+        # keys `train --init CKPT` takes from the checkpoint unless the user sets them (network, preprocessing)
+        "init_keys": [*_init_keys()],
     }
     return {
         "config.schema.json": {"$comment": "Generated from py/heartseg/config.py by `python -m heartseg schema`.",

@@ -95,5 +95,14 @@ export const CONTRACT = {
     "train.step_event_seconds",
     "infer.sw_batch",
     "infer.stitch_device"
+  ],
+  "init_keys": [
+    "model.in_channels",
+    "model.out_channels",
+    "model.features",
+    "data.spacing",
+    "data.normalization",
+    "infer.threshold",
+    "infer.postprocess"
   ]
 } as const;
