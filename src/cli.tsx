@@ -24,11 +24,9 @@ const COMMANDS: Record<string, {summary: string; load: Loader}> = {
   synth: {summary: 'write a synthetic dataset', load: async () => (await import('./commands/synth.js')).synth},
   info: {summary: 'NIfTI header summary', load: async () => (await import('./commands/info.js')).infoCommand},
   analyze: {summary: 'dataset statistics and slices (no Python)', load: async () => (await import('./commands/analyze.js')).analyzeCommand},
-  plan: {summary: 'propose a config for a dataset and device', load: async () => (await import('./commands/passthrough.js')).plan},
-  bench: {summary: 'speed and accuracy benchmarks', load: async () => {
-    const m = await import('./commands/bench.js');
-    return {name: 'bench', summary: 'speed and accuracy benchmarks', help: m.BENCH_HELP, run: (argv, ctx) => m.runBench(argv, ctx)};
-  }},
+  plan: {summary: 'propose a config for a dataset and device', load: async () => (await import('./commands/plan.js')).plan},
+  export: {summary: "write a run's model to one file", load: async () => (await import('./commands/export.js')).exportCommand},
+  bench: {summary: 'speed and accuracy benchmarks', load: async () => (await import('./commands/bench.js')).bench},
   doctor: {summary: 'check Python, torch, CUDA, TensorBoard, set-up', load: async () => (await import('./commands/doctor.js')).doctor},
   setup: {summary: "create or update the engine's Python environment", load: async () => (await import('./commands/setup.js')).setup},
 };
@@ -80,7 +78,7 @@ function globalValue(argv: string[], name: string): string | undefined {
 async function openUi(argv: string[], ctx: Context, data?: string): Promise<number> {
   const runsDir = path.resolve(ctx.cwd, globalValue(argv, 'runs-dir') ?? ctx.env.HEARTSEG_RUNS_DIR ?? 'runs');
   const {runApp} = await import('./ui/app.js');
-  return runApp({runsDir, python: globalValue(argv, 'python'), data});
+  return runApp({runsDir, python: globalValue(argv, 'python'), data, cwd: ctx.cwd});
 }
 
 export async function main(argv: string[], ctx: Context, interactive: boolean): Promise<number> {
@@ -123,14 +121,20 @@ export async function runCli(argv: string[], ctx: Context, interactive: boolean)
     return await main(argv, ctx, interactive);
   } catch (e) {
     const err = e as Error;
-    const who = e instanceof UsageError || e instanceof Failure ? `heartseg${e.command ? ` ${e.command}` : ''}` : 'heartseg';
-    if (e instanceof UsageError) {
-      ctx.stderr.write(`${who}: ${err.message}\n`);
-      return 2;
+    const known = e instanceof UsageError || e instanceof Failure;
+    const command = known ? e.command : undefined;
+    const who = `heartseg${command ? ` ${command}` : ''}`;
+    const code = e instanceof UsageError ? 2 : 1;
+    const text = `${e instanceof UsageError || e instanceof Failure ? '' : 'internal error: '}${err.message}`;
+    ctx.stderr.write(`${who}: ${text}\n`);
+    const hint = known ? e.hint : undefined;
+    if (hint) ctx.stderr.write(`${hint}\n`);
+    if (!known && ctx.env.HEARTSEG_DEBUG) ctx.stderr.write(`${err.stack}\n`);
+    // --json promises one JSON document on stdout, refusals included
+    if (argv.includes('--json')) {
+      ctx.stdout.write(JSON.stringify({command: command ?? null, status: code === 2 ? 'bad_input' : 'failed', exit_code: code, problems: [text]}) + '\n');
     }
-    ctx.stderr.write(`${who}: ${e instanceof Failure ? '' : 'internal error: '}${err.message}\n`);
-    if (ctx.env.HEARTSEG_DEBUG) ctx.stderr.write(`${err.stack}\n`);
-    return 1;
+    return code;
   }
 }
 

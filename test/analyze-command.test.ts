@@ -41,8 +41,8 @@ describe('analyze --json', () => {
     const a = JSON.parse(c.stdout());
     expect(a.pairs).toBe(3);
     expect(a.cases.map((x: {name: string}) => x.name)).toEqual(['c_000', 'c_001', 'c_002']);
-    expect(a.cases.map((x: {labelVolumes: {'1': {voxels: number}}}) => x.labelVolumes['1'].voxels)).toEqual([200, 250, 300]);
-    expect(a.summary.medianSpacing).toEqual([1, 2, 0.5]);
+    expect(a.cases.map((x: {label_volumes: {'1': {voxels: number}}}) => x.label_volumes['1'].voxels)).toEqual([200, 250, 300]);
+    expect(a.summary.median_spacing).toEqual([1, 2, 0.5]);
     expect(a).not.toHaveProperty('slices');
     expect(c.stderr()).toBe('');
   });
@@ -53,7 +53,7 @@ describe('analyze --json', () => {
     expect(a.cases.map((x: {name: string}) => x.name)).toEqual(['d_000']);
     expect(a.problems.map((p: {file: string}) => p.file).sort()).toEqual(['imagesTr/d_001.nii.gz', 'labelsTr/d_009.nii.gz']);
     expect(c.stderr().trim().split('\n')).toHaveLength(2);
-    expect(c.stderr()).toContain(`heartseg: ${path.join(bad, 'labelsTr/d_009.nii.gz')}: no image for case d_009`);
+    expect(c.stderr()).toContain(`heartseg analyze: ${path.join(bad, 'labelsTr/d_009.nii.gz')}: no image for case d_009`);
   });
 });
 
@@ -64,8 +64,8 @@ describe('analyze report', () => {
     const text = c.stdout();
     expect(text).not.toContain('\x1b');
     expect(text).toContain('3 images, 3 labels, 3 pairs; labels: 0 background, 1 atrium');
-    expect(text).toMatch(/c_001\s+12x10x8\s+1x2x0\.5\s+RAS/);
-    expect(text).toContain('median spacing  1 x 2 x 0.5 mm');
+    expect(text).toMatch(/c_001\s+8x10x12\s+0\.5x2x1\s+RAS/);
+    expect(text).toContain('median spacing  z,y,x 0.5 x 2 x 1 mm');
     expect(text).toContain('Label volume histogram: atrium');
     expect(text).toMatch(/axial \d+\s+sagittal \d+\s+coronal \d+/);
     expect(text).toContain('#'); // the label shows in the plain slices

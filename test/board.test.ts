@@ -43,6 +43,19 @@ describe('board', () => {
     rmSync(path.join(runs, 'without-tb'), {recursive: true});
   });
 
+  it('refuses a run without tensorboard/ or event files: exit 2, one line naming it, no TensorBoard started', async () => {
+    const bare = path.join(runs, 'bare');
+    mkdirSync(path.join(bare, 'checkpoints'), {recursive: true});
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = {stdout: {write: (s: string) => out.push(s)}, stderr: {write: (s: string) => err.push(s)}, env: process.env, cwd: runs};
+    const code = await runCli(['board', 'bare', '--runs-dir', runs], io, false);
+    rmSync(bare, {recursive: true});
+    expect(code).toBe(2);
+    expect(out.join('')).toBe('');
+    expect(err.join('')).toBe(`heartseg board: ${bare}: no TensorBoard logs (no tensorboard/ with event files); nothing to show\n`);
+  });
+
   it("serves the run's scalars on 127.0.0.1, then stops", async ctx => {
     if (!existsSync(fixture)) return ctx.skip('../shared/fixtures/seed_run_tensorboard is not here');
     if (!python) return ctx.skip(`no Python for the engine: ${why}`);

@@ -66,7 +66,7 @@ describe('dispatch', () => {
 
   it('shows defaults in the training help', async () => {
     const r = await cli(['train', '--help']);
-    expect(r.out).toMatch(/--epochs N +number of epochs \(default 100\)/);
+    expect(r.out).toMatch(/--epochs N +Number of epochs.*\(default 100\)/);
     expect(r.out).toMatch(/--patch Z,Y,X .*\(default 64,128,128\)/);
   });
 });
@@ -74,22 +74,23 @@ describe('dispatch', () => {
 describe('bad usage, missing paths and invalid configs: exit 2 and one line', () => {
   it.each([
     [['train'], /^heartseg train: missing argument/],
-    [['train', 'nowhere'], /^heartseg train: DATA nowhere: no such folder$/],
+    [['train', 'nowhere'], /^heartseg train: DATA \/\S+\/nowhere: no such folder$/],
     [['train', 'data', '--bogus'], /^heartseg train: unknown option '--bogus'/],
-    [['train', 'data', '--epochs', '0', '--lr', 'fast'], /^heartseg train: optim\.lr: got "fast", expected number; train\.epochs: got 0/],
-    [['train', 'data', '--config', 'missing.json'], /^heartseg train: --config missing\.json: no such file$/],
+    [['train', 'data', '--epochs', '0', '--lr', 'fast'], /^heartseg train: optim\.lr: got "fast", expected a positive number; train\.epochs: got 0/],
+    [['train', 'data', '--config', 'missing.json'], /^heartseg train: --config \/\S+\/missing\.json: no such file$/],
     [['train', 'data', '--config', 'bad.json'], /^heartseg train: \S+bad\.json: train\.epochs: got -3, expected an integer >= 1$/],
     [['train', 'data', '--preset', 'nosuch'], /^heartseg train: --preset: no preset named "nosuch"/],
     [['train', 'data', '--python', '/no/python'], /^heartseg train: --python \/no\/python: no such executable$/],
-    [['train', 'data', '--name', 'a/b'], /^heartseg train: --name a\/b: use letters/],
+    [['train', 'data', '--name', 'a/b'], /^heartseg train: --name "a\/b": use letters/],
+    [['train', 'data', '--name', '..'], /^heartseg train: --name "\.\.": use letters/],
     [['train', '--resume', 'nosuch'], /^heartseg train: run nosuch: no such folder/],
     [['evaluate'], /^heartseg evaluate: missing argument/],
     [['evaluate', 'model.pth'], /^heartseg evaluate: evaluating a checkpoint file needs DATA$/],
     [['evaluate', 'model.pth', 'data', '--split', 'some'], /^heartseg evaluate: --split some: expected val or all$/],
     [['predict', 'model.pth', 'data'], /^heartseg predict: missing --out DIR/],
-    [['predict', 'model.pth', 'nothing', '--out', 'o'], /^heartseg predict: INPUT nothing: no such file or folder$/],
+    [['predict', 'model.pth', 'nothing', '--out', 'o'], /^heartseg predict: INPUT \/\S+\/nothing: no such file or folder$/],
     [['score', 'a'], /^heartseg score: missing argument/],
-    [['inspect', 'missing.pth'], /^heartseg inspect: CKPT missing\.pth: no such file or folder$/],
+    [['inspect', 'missing.pth'], /^heartseg inspect: CKPT \/\S+\/missing\.pth: no such file or folder$/],
     [['watch', 'nosuch'], /^heartseg watch: run nosuch: no such folder/],
     [['synth', 'out', '--cases', 'many'], /^heartseg synth: --cases many: expected a whole number$/],
     [['synth', 'out', '--shape', '8,8'], /^heartseg synth: --shape 8,8: expected three positive numbers/],
@@ -102,6 +103,35 @@ describe('bad usage, missing paths and invalid configs: exit 2 and one line', ()
     expect(r.errLines[0]).toMatch(message);
     expect(r.err).not.toMatch(/\n\s+at /);
     expect(existsSync(path.join(dir, 'runs'))).toBe(false);
+  });
+});
+
+describe('an interpreter that cannot run the engine: exit 2, one line, the setup hint, nothing started', () => {
+  const hint = /run `heartseg setup`, or point --python or HEARTSEG_PYTHON at an interpreter with torch >= 2\.4$/;
+  const python3 = ['/usr/bin/python3', '/usr/local/bin/python3'].find(p => existsSync(p));
+  it.each([
+    [['train', 'data', '--python', '/usr/bin/true'], {}],
+    [['inspect', 'model.pth', '--python', '/usr/bin/true'], {}],
+    [['plan', 'data'], {HEARTSEG_PYTHON: '/usr/bin/true'}],
+  ])('%j %j: not a usable Python for the engine', async (argv, env) => {
+    const r = await cli(argv, env);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.errLines).toHaveLength(1);
+    expect(r.errLines[0]).toMatch(new RegExp(`^heartseg ${argv[0]}: not a usable Python for the engine: `));
+    expect(r.errLines[0]).toMatch(hint);
+    expect(existsSync(path.join(dir, 'runs'))).toBe(false);
+  });
+
+  it('HEARTSEG_PYTHON=python3 without torch: "no Python with torch found"', async ctx => {
+    if (!python3) return ctx.skip('no system python3');
+    const probe = await execa(python3, ['-c', 'import torch'], {reject: false});
+    if (probe.exitCode === 0) return ctx.skip(`${python3} has torch`);
+    const r = await cli(['train', 'data'], {HEARTSEG_PYTHON: python3, PYTHONPATH: ''});
+    expect(r.code).toBe(2);
+    expect(r.errLines).toHaveLength(1);
+    expect(r.errLines[0]).toMatch(/^heartseg train: no Python with torch found \(HEARTSEG_PYTHON=\S+: \S+ lacks [^)]*torch/);
+    expect(r.errLines[0]).toMatch(hint);
   });
 });
 
@@ -132,14 +162,14 @@ describe('train against the fake engine', () => {
   it("passes the engine's bad-input refusal on as exit 2 with its one line, creating nothing", async () => {
     const r = await cli(['train', 'data', '--no-plan', '--name', 'refused'], engineEnv('bad-input'));
     expect(r.code).toBe(2);
-    expect(r.errLines).toEqual(['train refused its input: data/missing: no such folder']);
+    expect(r.errLines).toEqual(['heartseg train: data/missing: no such folder']);
     expect(existsSync(path.join(dir, 'runs', 'refused'))).toBe(false);
   });
 
   it('refuses to start a run whose folder already exists', async () => {
     const r = await cli(['train', 'data', '--no-plan', '--name', 'plain'], engineEnv('train'));
     expect(r.code).toBe(2);
-    expect(r.errLines[0]).toMatch(/already exists; choose another --name or use --resume plain/);
+    expect(r.errLines[0]).toBe(`heartseg train: run folder ${path.join(dir, 'runs', 'plain')} already exists: choose another --name, or continue it with: heartseg train --resume ${path.join(dir, 'runs', 'plain')}`);
   });
 });
 

@@ -80,7 +80,7 @@ describe('validation names the key, the value and what was expected, as the engi
     } finally {
       rmSync(dir, {recursive: true, force: true});
     }
-  });
+  }, 600_000); // one engine process per case: seconds each on a busy 2-core machine
 });
 
 describe('flags come from the schema (x-flag) and override presets and config files', () => {

@@ -1,8 +1,9 @@
-import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {afterEach, describe, expect, it} from 'vitest';
-import {Engine, type EngineResult, mapExitCode} from '../src/core/engine.js';
+import {Engine, type EngineResult} from '../src/core/engine.js';
+import {exitCodeOf} from '../src/core/status.js';
 import type {EngineEvent} from '../src/core/events.js';
 import {LineSplitter} from '../src/core/lines.js';
 
@@ -18,7 +19,8 @@ afterEach(() => {
 });
 
 function fakeEngine(args: string[], runDir?: string): Engine {
-  return new Engine({file: process.execPath, args: [fake, ...args, ...(runDir ? ['--run', runDir] : [])], runDir, forwardSignals: false});
+  return new Engine({file: process.execPath, args: [fake, ...args, ...(runDir ? ['--run', runDir] : [])],
+    logFile: runDir ? path.join(runDir, 'engine.log') : undefined, forwardSignals: false});
 }
 
 describe('LineSplitter', () => {
@@ -45,7 +47,7 @@ describe('LineSplitter', () => {
   });
 });
 
-describe('mapExitCode', () => {
+describe('exitCodeOf (CONTRACT.exit_codes)', () => {
   it.each([
     [0, null, false, 0],
     [1, null, false, 1],
@@ -54,10 +56,11 @@ describe('mapExitCode', () => {
     [7, null, false, 1],
     [null, 'SIGINT', false, 130],
     [null, 'SIGTERM', false, 130],
+    [null, 'SIGHUP', false, 130],
     [null, 'SIGKILL', false, 1],
     [null, null, true, 1],
   ] as const)('code %s signal %s spawnFailed %s -> %i', (code, signal, failed, want) => {
-    expect(mapExitCode(code, signal, failed)).toBe(want);
+    expect(exitCodeOf(code, signal, failed)).toBe(want);
   });
 });
 
@@ -86,11 +89,13 @@ describe('Engine with the fake engine', () => {
     expect(result.logFile).toBe(path.join(run, 'engine.log'));
   });
 
-  it('serves events through the async iterator', async () => {
-    const engine = fakeEngine(['--scenario', 'train']);
-    const types: string[] = [];
-    for await (const e of engine) types.push(e.type);
-    expect(types).toEqual(['run_start', 'epoch_start', 'warning', 'epoch_end', 'epoch_end', 'run_end']);
+  it("never writes into a folder before the engine's run_start: a refused run leaves another run's log alone", async () => {
+    const other = tmp();
+    writeFileSync(path.join(other, 'engine.log'), 'the first run\n');
+    const result = await new Engine({file: process.execPath, args: [fake, '--scenario', 'bad-input'],
+      logFile: path.join(other, 'engine.log'), forwardSignals: false}).done;
+    expect(result.exitCode).toBe(2);
+    expect(readFileSync(path.join(other, 'engine.log'), 'utf8')).toBe('the first run\n');
   });
 
   it('leaves nothing on disk when the engine refuses its input (exit 2)', async () => {
@@ -125,7 +130,7 @@ describe('Engine with the fake engine', () => {
 
   it('forwards SIGINT once: the engine checkpoints, exits 130, and early output reaches engine.log', async () => {
     const run = path.join(tmp(), 'run');
-    const engine = new Engine({file: process.execPath, args: [fake, '--scenario', 'wait-signal', '--run', run], runDir: run});
+    const engine = new Engine({file: process.execPath, args: [fake, '--scenario', 'wait-signal', '--run', run], logFile: path.join(run, 'engine.log')});
     await new Promise<void>(resolve => engine.on('output', o => o.line === 'ready' && resolve()));
     process.emit('SIGINT', 'SIGINT'); // as if Ctrl-C reached this process
     const result = await engine.done;
@@ -139,7 +144,7 @@ describe('Engine with the fake engine', () => {
 
   it('forwards SIGTERM (cluster preemption) the same way', async () => {
     const run = path.join(tmp(), 'run');
-    const engine = new Engine({file: process.execPath, args: [fake, '--scenario', 'wait-signal', '--run', run], runDir: run});
+    const engine = new Engine({file: process.execPath, args: [fake, '--scenario', 'wait-signal', '--run', run], logFile: path.join(run, 'engine.log')});
     await new Promise<void>(resolve => engine.on('output', o => o.line === 'ready' && resolve()));
     process.emit('SIGTERM', 'SIGTERM');
     const result = await engine.done;

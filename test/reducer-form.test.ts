@@ -1,153 +1,95 @@
-// The Configure form's pure parts: fields generated from the config schema, parsing, the form reducer, model size.
+// The Configure form's pure parts: the core's layered config with sources, editing validated in the engine's words,
+// presets replacing the plan as on the command line, the set/all view; and navigation.
 import {describe, expect, it} from 'vitest';
-import {configSchema, defaultConfig} from '../src/core/config.js';
-import {fieldError, formReducer, initialForm, type FormAction, type FormState} from '../src/ui/state/formReducer.js';
-import {trainingMemory, unetParameters} from '../src/ui/state/modelSize.js';
-import {navReducer, initialNav, currentRoute} from '../src/ui/state/navReducer.js';
-import {deepMerge, fieldsFromSchema, getPath, parseFieldText, schemaValidator, setPath, type Field} from '../src/ui/state/schemaFields.js';
+import {configure} from '../src/core/app/configure.js';
+import type {ConfigLayers} from '../src/core/app/types.js';
+import {configFields, getKey} from '../src/core/config.js';
+import {errorOf, fieldErrors, formReducer, initialForm, visibleFields, type FormAction, type FormState} from '../src/ui/state/formReducer.js';
+import {currentRoute, initialNav, navReducer} from '../src/ui/state/navReducer.js';
+import {FAKE_PLAN} from './ui-fake-core.js';
 
-const fields = fieldsFromSchema(configSchema);
-const validate = schemaValidator(configSchema);
-const byKey = (key: string) => {
-  const f = fields.find((x) => x.key === key);
-  if (!f) throw new Error(`no field ${key}`);
-  return f;
-};
-
-describe('fieldsFromSchema', () => {
-  it('walks every leaf of the config schema with its kind, default and description', () => {
-    const defaults = defaultConfig() as unknown as Record<string, unknown>;
-    for (const f of fields) expect(f.defaultValue, f.key).toEqual(getPath(defaults, f.key));
-    expect(fields.map((f) => f.key)).toContain('train.step_event_seconds');
-    expect(byKey('data.patch')).toMatchObject({kind: 'list', item: 'integer', nullable: false, section: 'data'});
-    expect(byKey('data.spacing')).toMatchObject({kind: 'list', item: 'number', nullable: true});
-    expect(byKey('optim.schedule')).toMatchObject({kind: 'enum', options: ['poly', 'cosine', 'step', 'constant']});
-    expect(byKey('train.epochs')).toMatchObject({kind: 'integer'});
-    expect(byKey('optim.lr')).toMatchObject({kind: 'number'});
-    expect(byKey('train.amp')).toMatchObject({kind: 'boolean'});
-    expect(byKey('name')).toMatchObject({kind: 'string', section: ''});
-    expect(byKey('train.epochs').description).toBe('Number of epochs.');
-  });
-});
-
-describe('parseFieldText', () => {
-  const f = (key: string): Field => byKey(key);
-  it.each([
-    ['train.epochs', '12', 12],
-    ['train.epochs', ' +3 ', 3],
-    ['optim.lr', '3e-4', 3e-4],
-    ['data.patch', '32, 64,64', [32, 64, 64]],
-    ['data.patch', '32 64 64', [32, 64, 64]],
-    ['data.spacing', 'null', null],
-    ['data.spacing', '', null],
-    ['data.val_cases', 'a,b', ['a', 'b']],
-    ['train.amp', 'no', false],
-    ['train.amp', 'TRUE', true],
-    ['optim.schedule', 'cosine', 'cosine'],
-    ['name', '', ''],
-  ])('%s <- %j gives %j', (key, text, value) => {
-    expect(parseFieldText(f(key), text)).toEqual({ok: true, value});
-  });
-  it.each([
-    ['train.epochs', '1.5', '"1.5" is not an integer'],
-    ['optim.lr', 'fast', '"fast" is not a number'],
-    ['data.patch', '32,x', '"x" is not an integer'],
-    ['train.amp', 'maybe', '"maybe" is not true or false'],
-    ['optim.schedule', 'linear', 'expected one of poly, cosine, step, constant'],
-  ])('%s <- %j is refused: %s', (key, text, error) => {
-    expect(parseFieldText(f(key), text)).toEqual({ok: false, error});
-  });
-});
+const fields = configFields();
+const presets: Record<string, Record<string, unknown>> = {tiny: {model: {features: [4, 8]}, data: {patch: [16, 16, 16]}}};
+const conf = (layers: ConfigLayers) => configure(layers, {loadPreset: (n) => presets[n]});
+const start = (layers: ConfigLayers = {data: '/data/la'}, view: 'set' | 'all' = 'all') => initialForm(fields, layers, conf, view);
+const run = (s: FormState, ...actions: FormAction[]) => actions.reduce((acc, a) => formReducer(acc, a, conf), s);
+const at = (s: FormState, key: string) => run(s, {type: 'goto', key});
+const value = (s: FormState, key: string) => getKey(s.configured.config, key);
 
 describe('formReducer', () => {
-  const start = () => initialForm(fields, defaultConfig() as unknown as Record<string, unknown>, validate);
-  const run = (s: FormState, ...actions: FormAction[]) => actions.reduce((acc, a) => formReducer(acc, a, validate), s);
-  const at = (s: FormState, key: string) => run(s, {type: 'move', delta: fields.findIndex((f) => f.key === key) - s.cursor});
-
-  it('starts valid from the defaults', () => {
-    expect(start().errors).toEqual({});
+  it('starts valid from the defaults with the dataset as the one user value', () => {
+    const s = start();
+    expect(s.configured.problems).toEqual([]);
+    expect(s.configured.sources['data.root']).toBe('user');
+    expect(s.configured.sources['train.epochs']).toBe('default');
   });
 
-  it('edits with validation on every keystroke and commits only valid values', () => {
-    let s = run(at(start(), 'train.epochs'), {type: 'edit'});
-    expect(s.editing).toEqual({buffer: '100', error: null});
-    s = run(s, {type: 'backspace'}, {type: 'backspace'}, {type: 'backspace'}, {type: 'input', text: '0'});
-    expect(s.editing?.error).toBe('expected an integer >= 1');
+  it('a plan fills its keys, marked plan with their reasons; the "set" view shows them and the dataset', () => {
+    const s = run(start({data: '/data/la'}, 'set'), {type: 'plan', plan: FAKE_PLAN});
+    expect(value(s, 'data.patch')).toEqual([32, 64, 80]);
+    expect(s.configured.sources['model.features']).toBe('plan');
+    expect(s.configured.reasons['data.patch']).toBe('covers 54% of the median case');
+    expect(visibleFields(s).map((f) => f.key)).toEqual(['data.root', 'data.spacing', 'data.patch', 'data.batch', 'model.features',
+      'train.epochs', 'train.iters_per_epoch', 'train.device', 'train.precision']);
+  });
+
+  it('an edit wins over the plan, is marked user, and the plan no longer explains that key', () => {
+    let s = run(start(), {type: 'plan', plan: FAKE_PLAN}, {type: 'goto', key: 'train.epochs'}, {type: 'edit'});
+    expect(s.editing).toEqual({buffer: '21', error: null});
+    s = run(s, {type: 'backspace'}, {type: 'backspace'}, {type: 'input', text: '0'});
+    expect(s.editing?.error).toBe('train.epochs: got 0, expected an integer >= 1');
     s = run(s, {type: 'commit'});
-    expect(s.editing).not.toBeNull();
+    expect(s.editing).not.toBeNull(); // refused: still editing
     s = run(s, {type: 'backspace'}, {type: 'input', text: '7'}, {type: 'commit'});
     expect(s.editing).toBeNull();
-    expect(getPath(s.config, 'train.epochs')).toBe(7);
+    expect(value(s, 'train.epochs')).toBe(7);
+    expect(s.configured.sources['train.epochs']).toBe('user');
+    expect(s.configured.reasons['train.epochs']).toBeUndefined();
     expect(s.dirty).toBe(true);
+  });
+
+  it('text of the wrong type is named with its key and what was expected, as the engine words it', () => {
+    const s = run(at(start(), 'train.epochs'), {type: 'edit'}, ...Array(3).fill({type: 'backspace'}), {type: 'input', text: 'x'});
+    expect(s.editing?.error).toBe('train.epochs: got "x", expected an integer >= 1');
   });
 
   it('cancel keeps the old value; moving is locked while editing', () => {
     let s = run(at(start(), 'data.batch'), {type: 'edit'}, {type: 'input', text: '9'}, {type: 'move', delta: 3});
-    expect(s.fields[s.cursor].key).toBe('data.batch');
+    expect(visibleFields(s)[s.cursor].key).toBe('data.batch');
     s = run(s, {type: 'cancel'});
-    expect(getPath(s.config, 'data.batch')).toBe(2);
+    expect(value(s, 'data.batch')).toBe(2);
   });
 
   it('cycles enums both ways and toggles booleans', () => {
     let s = run(at(start(), 'optim.schedule'), {type: 'cycle', delta: -1});
-    expect(getPath(s.config, 'optim.schedule')).toBe('constant');
-    s = run(at(s, 'train.amp'), {type: 'cycle', delta: 1});
-    expect(getPath(s.config, 'train.amp')).toBe(false);
+    expect(value(s, 'optim.schedule')).toBe('constant');
+    s = run(at(s, 'train.compile'), {type: 'cycle', delta: 1});
+    expect(value(s, 'train.compile')).toBe(true);
     s = run(s, {type: 'edit'});
-    expect(getPath(s.config, 'train.amp')).toBe(true);
+    expect(value(s, 'train.compile')).toBe(false);
   });
 
-  it('a preset starts from the defaults, keeps the dataset and reports problems of the result', () => {
-    let s = run(start(), {type: 'set', key: 'data.root', value: '/data/la'}, {type: 'set', key: 'train.epochs', value: 5});
-    s = run(s, {type: 'preset', name: 'tiny', config: {model: {features: [4]}}, defaults: defaultConfig() as unknown as Record<string, unknown>});
-    expect(s.preset).toBe('tiny');
-    expect(getPath(s.config, 'train.epochs')).toBe(100);
-    expect(getPath(s.config, 'data.root')).toBe('/data/la');
-    expect(fieldError(s.errors, 'model.features')).toBe('expected at least two positive channel counts');
+  it('a preset replaces the plan (as --preset does on the command line); edits and the dataset stay; "plan" brings it back', () => {
+    let s = run(start(), {type: 'plan', plan: FAKE_PLAN}, {type: 'set', key: 'optim.lr', value: 0.01}, {type: 'preset', name: 'tiny'});
+    expect(value(s, 'model.features')).toEqual([4, 8]);
+    expect(s.configured.sources['model.features']).toBe('preset');
+    expect(value(s, 'train.epochs')).toBe(100); // the plan's 21 is gone with it
+    expect(value(s, 'optim.lr')).toBe(0.01);
+    expect(value(s, 'data.root')).toMatch(/\/data\/la$/);
+    s = run(s, {type: 'preset', name: null});
+    expect(value(s, 'train.epochs')).toBe(21);
     s = run(s, {type: 'saved', path: '/x.json'});
     expect(s).toMatchObject({dirty: false, savedPath: '/x.json'});
   });
 
-  it('list problems are reported on the list field', () => {
-    const s = run(start(), {type: 'set', key: 'data.patch', value: [64, 4, 64]});
-    expect(fieldError(s.errors, 'data.patch')).toBe('expected three sizes >= 8');
+  it('fieldErrors keys every problem by the field it names, unknown keys included', () => {
+    expect(fieldErrors(['train.epochs: got 0, expected x', 'unknown config key train.epoch (known: ...)', 'something else'], fields))
+      .toEqual({'train.epochs': 'train.epochs: got 0, expected x', '': 'unknown config key train.epoch (known: ...)'});
   });
 });
 
-describe('model size', () => {
-  it.each([
-    [[32, 64, 128, 256], 1, 1, 22_581_217], // the seed model (fixtures README)
-    [[4, 8, 16, 32], 1, 1, 353_949], // the tiny seed checkpoint
-    // By hand: encoder 60 + 174, bottleneck 672, up 66 + decoder 336, up 17 + decoder 87, head 2.
-    [[1, 2], 1, 1, 1414],
-    [[1, 2], 2, 3, 1414 + 27 + 2 * 2], // one more input channel: 27 weights; two more outputs: 2 weights + 2 biases
-  ])('features %j in %i out %i have %i parameters', (features, inChannels, outChannels, expected) => {
-    expect(unetParameters({features, inChannels, outChannels})).toBe(expected);
-  });
-
-  it('memory grows with batch and patch; bad arguments are refused', () => {
-    const shape = {features: [16, 32, 64], inChannels: 1, outChannels: 1};
-    const one = trainingMemory(shape, [32, 32, 32], 1);
-    expect(trainingMemory(shape, [32, 32, 32], 2).activationBytes).toBe(2 * one.activationBytes);
-    expect(trainingMemory(shape, [64, 32, 32], 1).activationBytes).toBeGreaterThan(1.9 * one.activationBytes);
-    expect(one.parameterBytes).toBe(unetParameters(shape) * 16);
-    expect(() => trainingMemory(shape, [32, 32], 1)).toThrow(/patch must be three/);
-    expect(() => trainingMemory(shape, [32, 32, 32], 0)).toThrow(/batch must be >= 1/);
-    expect(() => unetParameters({features: [], inChannels: 1, outChannels: 1})).toThrow(/features/);
-  });
-});
-
-describe('helpers', () => {
-  it('setPath and deepMerge copy instead of mutating', () => {
-    const a = {x: {y: 1, z: [1, 2]}, w: 2};
-    const b = setPath(a, 'x.y', 5);
-    expect(a.x.y).toBe(1);
-    expect(b).toEqual({x: {y: 5, z: [1, 2]}, w: 2});
-    expect(deepMerge(a, {x: {z: [9]}})).toEqual({x: {y: 1, z: [9]}, w: 2});
-    expect(a.x.z).toEqual([1, 2]);
-  });
-
-  it('navReducer pushes, replaces and goes back, never below home', () => {
+describe('navReducer', () => {
+  it('pushes, replaces and goes back, never below home', () => {
     let s = navReducer(initialNav, {type: 'push', route: {screen: 'runs'}});
     s = navReducer(s, {type: 'replace', route: {screen: 'runs', select: '/r'}});
     expect(currentRoute(s)).toEqual({screen: 'runs', select: '/r'});

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {listRuns, runInfo} from '../src/core/runs.js';
-import {followLines, RunWatcher} from '../src/core/watch.js';
+import {followLines, watchRun} from '../src/core/watch.js';
 import type {EngineEvent} from '../src/core/events.js';
 import {runCli} from '../src/cli.js';
 
@@ -67,7 +67,7 @@ describe('listRuns', () => {
     expect(runs).toHaveLength(7);
     const times = runs.map(r => r.updated ?? 0);
     expect([...times].sort((a, b) => b - a)).toEqual(times);
-    expect(runs.find(r => r.name === 'done')).toMatchObject({dataRoot: '/data/x', checkpoints: ['last.pt'], epochs: 10});
+    expect(runs.find(r => r.name === 'done')).toMatchObject({dataRoot: '/data/x', checkpoints: [path.join(root, 'done', 'checkpoints', 'last.pt')], epochs: 10});
   });
 
   it('sees the seed TensorBoard fixture as a TensorBoard-only run', ctx => {
@@ -86,7 +86,10 @@ describe('listRuns', () => {
     expect(out.join('')).toMatch(/done\s+completed\s+2\/10\s+0\.8000/);
     out.length = 0;
     expect(await runCli(['runs', '--runs-dir', root, '--json'], io, false)).toBe(0);
-    expect(JSON.parse(out.join('')).runs).toHaveLength(7);
+    const doc = JSON.parse(out.join(''));
+    expect(doc.runs).toHaveLength(7);
+    // snake_case keys like every --json answer
+    expect(doc.runs.find((r: {name: string}) => r.name === 'done')).toMatchObject({best_dice: 0.8, data_root: '/data/x', has_eval: false});
   });
 });
 
@@ -105,23 +108,49 @@ describe('following events.jsonl', () => {
     expect(lines).toEqual(['first ♥', 'second 🫀', 'third']);
   });
 
-  it('RunWatcher replays a finished run and ends with its exit code', async () => {
-    const w = new RunWatcher(path.join(root, 'stopped'), {pollMs: 20});
+  it('watchRun replays a finished run and ends with its exit code', async () => {
+    const job = watchRun(path.join(root, 'stopped'), {pollMs: 20});
     const seen: EngineEvent[] = [];
-    w.on('event', e => seen.push(e));
-    expect(await w.done).toBe(130);
+    for await (const e of job.events) seen.push(e);
+    expect(await job.done).toMatchObject({exitCode: 130, status: 'interrupted', watchStopped: false});
     expect(seen.map(e => e.type)).toEqual(['run_start', 'epoch_end', 'run_end']);
   });
 
-  it('RunWatcher follows a live run through a resume until its final run_end', async () => {
+  it('watchRun follows a live run through a resume until its final run_end', async () => {
     const dir = makeRun('live', start + epochEnd(1, 0.1) + end('interrupted', 130) + start);
-    const w = new RunWatcher(dir, {pollMs: 20});
+    const job = watchRun(dir, {pollMs: 20});
     const types: string[] = [];
-    for await (const e of {[Symbol.asyncIterator]: () => w[Symbol.asyncIterator]()}) {
+    for await (const e of job.events) {
       types.push(e.type);
       if (types.length === 4) appendFileSync(path.join(dir, 'events.jsonl'), epochEnd(2, 0.9) + end('completed', 0));
     }
-    expect(await w.done).toBe(0);
+    expect((await job.done).exitCode).toBe(0);
     expect(types).toEqual(['run_start', 'epoch_end', 'run_end', 'run_start', 'epoch_end', 'run_end']);
+  });
+});
+
+describe('heartseg watch stopped while the run goes on', () => {
+  async function watchThenSignal(json: boolean) {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = {stdout: {write: (s: string) => out.push(s)}, stderr: {write: (s: string) => err.push(s)}, env: {}, cwd: root};
+    const code = runCli(['watch', 'running', '--runs-dir', root, ...(json ? ['--json'] : [])], io, false);
+    while (!/epoch +1\/10/.test((json ? err : out).join(''))) await new Promise(r => setTimeout(r, 20));
+    process.emit('SIGTERM', 'SIGTERM'); // as `timeout` or a closed session would
+    return {code: await code, out: out.join(''), err: err.join('')};
+  }
+
+  it('says where it stopped and that the run is still running; exit 130, never "done"', async () => {
+    const r = await watchThenSignal(false);
+    expect(r.code).toBe(130);
+    expect(r.out.trim().split('\n').at(-1)).toBe('stopped watching at epoch 1/10; the run is still running');
+    expect(r.out).not.toMatch(/done|completed/);
+  });
+
+  it('--json: status running, watch stopped', async () => {
+    const r = await watchThenSignal(true);
+    expect(r.code).toBe(130);
+    const doc = JSON.parse(r.out);
+    expect(doc).toMatchObject({command: 'run', status: 'running', watch: 'stopped', exit_code: 130, epoch: 1, epochs: 10});
   });
 });

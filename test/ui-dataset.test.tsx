@@ -18,9 +18,9 @@ describe('Dataset', () => {
   it('shows the analysis: summary, problems, per-case table and the label-volume histogram', async () => {
     const {lastFrame} = mount();
     const frame = await until(lastFrame, (f) => f.includes('SLICE la_000'));
-    expect(frame).toContain('3 cases · median spacing 1.25 x 1.25 x 2.5 mm');
+    expect(frame).toContain('3 cases · median spacing z,y,x 2.5 x 1.25 x 1.25 mm');
     expect(frame).toContain('! labelsTr/la_003.nii.gz');
-    expect(frame).toMatch(/la_001\s+42x40x20\s+1\.25\/1\.25\/2\.5\s+30\.3/);
+    expect(frame).toMatch(/la_001\s+20x40x42\s+2\.5\/1\.25\/1\.25\s+30\.3/);
     expect(frame).toContain('label volume (n=3, peak 1)');
     expect(frame).toMatch(/12\.5 mL\s+30\.3 mL/);
     expect(frame).toMatch(/█/);

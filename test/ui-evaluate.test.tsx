@@ -32,7 +32,7 @@ describe('Evaluate', () => {
   it('runs the evaluation and fills the table, progress and summary from events', async () => {
     const {lastFrame, core} = mount();
     await until(() => core.started.length, (n) => n === 1);
-    expect(core.lastRun.args).toEqual({runDir: '/runs/demo', data: '/data/la'});
+    expect(core.lastRun.args).toEqual({model: {kind: 'run', runDir: '/runs/demo'}, data: '/data/la'});
     core.lastRun.push({v: 1, type: 'run_start', time: t0, command: 'evaluate', run_dir: '/runs/demo'}, ...cases.slice(0, 2));
     let frame = await until(lastFrame, (f) => f.includes('case_a'));
     expect(frame).toMatch(/cases\s+2\/3/);
@@ -93,7 +93,7 @@ describe('Evaluate', () => {
   });
 
   it('without a new evaluation shows the one recorded in the run', async () => {
-    const core = new FakeCore({runs: [{info: runInfo({name: 'demo', hasEval: true}), events: [...cases, summary], scalars: null}]});
+    const core = new FakeCore({runs: [{info: runInfo({name: 'demo', hasEval: true}), events: [...cases, summary], evalEvents: [], scalars: null}]});
     const {lastFrame} = mount(false, core);
     const frame = await until(lastFrame, (f) => f.includes('left atrium: Dice'));
     expect(order(frame)).toEqual(['case_a', 'case_b', 'case_c']);

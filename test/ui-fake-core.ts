@@ -1,47 +1,33 @@
 // A fake Core for the UI tests: canned runs, datasets and cases; engine runs whose events the test pushes.
-import {configSchema, defaultConfig} from '../src/core/config.js';
-import type {Axis, CaseView, Core, DatasetReport, EngineRun, MaskVolume, Preset, RunDetail, RunInfo} from '../src/core/api.js';
+import {configure} from '../src/core/app/configure.js';
+import {AsyncQueue} from '../src/core/app/queue.js';
+import type {Axis, CaseView, ConfigLayers, Core, DatasetReport, Estimate, Job, JobKind, JobResult, MaskVolume, Plan, Preset, RunDetail,
+  RunInfo} from '../src/core/api.js';
+import {getKey} from '../src/core/config.js';
+import {UsageError} from '../src/core/errors.js';
 import type {EngineEvent} from '../src/core/events.js';
+import {statusOf} from '../src/core/status.js';
 
-/** An async stream the test feeds by hand. */
-export class Channel<T> implements AsyncIterable<T> {
-  private queue: T[] = [];
-  private wake: (() => void) | null = null;
-  private closed = false;
-  push(...items: T[]): void {
-    this.queue.push(...items);
-    this.wake?.();
-  }
-  close(): void {
-    this.closed = true;
-    this.wake?.();
-  }
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    for (;;) {
-      while (this.queue.length) yield this.queue.shift()!;
-      if (this.closed) return;
-      await new Promise<void>((r) => (this.wake = r));
-      this.wake = null;
-    }
-  }
-}
-
-export class FakeRun implements EngineRun {
-  readonly channel = new Channel<EngineEvent>();
-  readonly events = this.channel;
+/** A job the test drives by hand: push events, then end it with an exit code (and the engine's problems). */
+export class FakeRun implements Job {
+  readonly queue = new AsyncQueue<EngineEvent>();
+  readonly events = this.queue;
   stops = 0;
-  private resolveDone!: (code: number) => void;
-  readonly done = new Promise<number>((r) => (this.resolveDone = r));
-  constructor(readonly kind: string, readonly runDir: string, readonly args: unknown) {}
+  private resolveDone!: (r: JobResult) => void;
+  readonly done = new Promise<JobResult>((r) => (this.resolveDone = r));
+  readonly outDir: string | null;
+  constructor(readonly kind: JobKind, readonly runDir: string | null, readonly args: unknown, outDir: string | null = null) {
+    this.outDir = outDir;
+  }
   stop(): void {
     this.stops++;
   }
   push(...events: EngineEvent[]): void {
-    this.channel.push(...events);
+    this.queue.push(...events);
   }
-  end(code = 0): void {
-    this.channel.close();
-    this.resolveDone(code);
+  end(code = 0, problems: string[] = []): void {
+    this.queue.end();
+    this.resolveDone({exitCode: code, status: statusOf(code), problems, paths: this.runDir ? {runDir: this.runDir} : {}});
   }
 }
 
@@ -102,24 +88,51 @@ export interface FakeCoreOptions {
   runs?: RunDetail[];
   report?: DatasetReport;
   presets?: Preset[];
+  /** The engine's plan for /data/la (null: planning fails with a message). */
+  plan?: Plan | null;
+}
+
+/** A plan as the engine answers for a small CPU: its values differ from every default. */
+export const FAKE_PLAN: Plan = {
+  data: '/data/la', device: 'cpu: Fake CPU', raw: {},
+  config: {data: {spacing: [1.25, 1.25, 1.25], patch: [32, 64, 80], batch: 2}, model: {features: [16, 32, 64]},
+    train: {epochs: 21, iters_per_epoch: 50, device: 'cpu', precision: 'fp32'}},
+  reasons: {'data.patch': 'covers 54% of the median case', 'model.features': '3 levels, width 16', 'train.epochs': '21 x 50 steps of ~2.1 s'},
+  estimates: {step_seconds: 2.1, memory_gb: 0.37, train_minutes: 36.9, parameters: 1401969},
+};
+
+/** A stand-in cost model: parameters from the widths, so a test sees the estimate follow an edit. */
+export function fakeEstimate(config: Record<string, unknown>): Estimate {
+  const features = getKey(config, 'model.features') as number[];
+  const patch = getKey(config, 'data.patch') as number[];
+  if (Math.min(...patch) < 2 ** features.length) {
+    return {parameters: null, memory_gb: null, step_seconds: null, total_minutes: null, device: null,
+      problems: [`data.patch: got ${JSON.stringify(patch).replace(/,/g, ', ')}, expected sizes >= ${2 ** features.length} (the depth)`]};
+  }
+  const steps = (getKey(config, 'train.epochs') as number) * (getKey(config, 'train.iters_per_epoch') as number);
+  return {parameters: features.reduce((a, f) => a + 1000 * f, 0), memory_gb: 0.5, step_seconds: 2, total_minutes: (steps * 2) / 60,
+    device: 'cpu: Fake CPU', problems: []};
 }
 
 export class FakeCore implements Core {
   runsDir = '/runs';
   defaultData: string | null = '/data/la';
-  configSchema = configSchema;
   runs: RunDetail[];
   started: FakeRun[] = [];
   saved: Array<{config: Record<string, unknown>; file?: string}> = [];
   opened: string[] = [];
   inspected: string[] = [];
+  planned: string[] = [];
+  estimated: Array<Record<string, unknown>> = [];
   shutdowns = 0;
   boards: string[] = [];
   private readonly presetList: Preset[];
   private readonly report: DatasetReport;
+  private readonly planAnswer: Plan | null;
 
   constructor(opts: FakeCoreOptions = {}) {
     this.runs = opts.runs ?? [];
+    this.planAnswer = opts.plan === undefined ? FAKE_PLAN : opts.plan;
     this.presetList = opts.presets ?? [
       {name: 'demo', description: 'a few minutes on a CPU', config: {model: {features: [4, 8, 16, 32]}, train: {epochs: 3, iters_per_epoch: 5}, data: {patch: [32, 32, 32]}}},
       {name: 'full', description: 'the seed model', config: {model: {features: [32, 64, 128, 256]}}},
@@ -127,11 +140,11 @@ export class FakeCore implements Core {
     this.report = opts.report ?? {
       root: '/data/la', name: 'la',
       cases: [
-        {name: 'la_000', shape: [40, 40, 20], spacing: [1.25, 1.25, 2.5], orientation: 'RAS', min: -1, max: 7, labelMl: 12.5},
-        {name: 'la_001', shape: [42, 40, 20], spacing: [1.25, 1.25, 2.5], orientation: 'RAS', min: -1, max: 6, labelMl: 30.25},
-        {name: 'la_002', shape: [44, 40, 20], spacing: [1.25, 1.25, 2.5], orientation: 'RAS', min: -2, max: 5, labelMl: 18},
+        {name: 'la_000', shape: [20, 40, 40], spacing: [2.5, 1.25, 1.25], orientation: 'RAS', min: -1, max: 7, labelMl: 12.5},
+        {name: 'la_001', shape: [20, 40, 42], spacing: [2.5, 1.25, 1.25], orientation: 'RAS', min: -1, max: 6, labelMl: 30.25},
+        {name: 'la_002', shape: [20, 40, 44], spacing: [2.5, 1.25, 1.25], orientation: 'RAS', min: -2, max: 5, labelMl: 18},
       ],
-      summary: ['3 cases · median spacing 1.25 x 1.25 x 2.5 mm', 'label volume 12.5-30.3 mL'],
+      summary: ['3 cases · median spacing z,y,x 2.5 x 1.25 x 1.25 mm', 'label volume 12.5-30.3 mL'],
       problems: ['labelsTr/la_003.nii.gz: no image for this label'],
     };
   }
@@ -143,15 +156,19 @@ export class FakeCore implements Core {
   }
 
   doctor = async () => ({ok: true, python: '3.12.3', torch: '2.5.1', device: 'cpu', message: 'Python 3.12.3 · torch 2.5.1 · cpu'});
-  listRuns = async () => this.runs.map((r) => r.info);
+  doctorReport = async () => ({python: null, engine: null, problems: [], via: null});
+  python = async () => '/usr/bin/python3';
+  listRuns = () => this.runs.map((r) => r.info);
   readRun = async (dir: string) => {
     const r = this.runs.find((x) => x.info.dir === dir);
     if (!r) throw new Error(`${dir}: no such run`);
     return r;
   };
-  inspectCheckpoint = async (path: string) => {
+  findRun = (run: string) => run;
+  modelRef = (arg: string) => ({kind: 'run' as const, runDir: arg});
+  inspect = async (path: string) => {
     this.inspected.push(path);
-    return {path, parameters: 353949, features: [4, 8, 16, 32], epoch: 3, metric: 0.62, lines: ['in 1 · out 1 · compatible with heartseg']};
+    return {path, parameters: 353949, features: [4, 8, 16, 32], epoch: 3, metric: 0.62, lines: ['in 1 · out 1 · compatible with heartseg'], raw: {}};
   };
   listDatasets = async () => [{root: '/data/la', name: 'la'}];
   analyzeDataset = async (root: string) => ({...this.report, root});
@@ -163,25 +180,45 @@ export class FakeCore implements Core {
     this.opened.push(name);
     return fakeCase(name, ['reference', 'prediction'], name.includes('empty') ? ballMask(8, 0.1) : ballMask());
   };
-  defaultConfig = () => defaultConfig() as unknown as Record<string, unknown>;
-  presets = async () => this.presetList;
+  plan = async (data: string) => {
+    this.planned.push(data);
+    if (!this.planAnswer) throw new UsageError(`${data}: labelsTr/la_003.nii.gz: no image for this label`);
+    return {...this.planAnswer, data};
+  };
+  presets = () => this.presetList;
+  configure = (layers: ConfigLayers) => configure(layers, {loadPreset: (name) => {
+    const p = this.presetList.find((x) => x.name === name);
+    if (!p) throw new Error(`no preset ${name}`);
+    return p.config;
+  }});
+  estimate = async (config: Record<string, unknown>) => {
+    this.estimated.push(config);
+    return fakeEstimate(config);
+  };
   saveConfig = async (config: Record<string, unknown>, file?: string) => {
     this.saved.push({config, file});
     return file ?? '/runs/configs/config.json';
   };
-  private start(kind: string, runDir: string, args: unknown): Promise<EngineRun> {
-    const run = new FakeRun(kind, runDir, args);
+  private start(kind: JobKind, runDir: string | null, args: unknown, outDir: string | null = null): Promise<FakeRun> {
+    const run = new FakeRun(kind, runDir, args, outDir);
     this.started.push(run);
     return Promise.resolve(run);
   }
-  train = (launch: {config: Record<string, unknown>} | {resume: string}) =>
-    this.start('train', 'resume' in launch ? launch.resume : '/runs/new', launch);
-  evaluate = (opts: {runDir: string; data?: string}) => this.start('evaluate', opts.runDir, opts);
-  predict = (opts: {runDir: string; inputs: string[]; outDir: string}) => this.start('predict', opts.runDir, opts);
-  watch = (runDir: string) => this.start('watch', runDir, runDir);
-  board = async (runDir: string) => {
-    this.boards.push(runDir);
-    return {url: 'http://127.0.0.1:6006/', stop: async () => undefined};
+  train = (req: Parameters<Core['train']>[0]) => this.start('train', '/runs/new', req);
+  resume = (req: Parameters<Core['resume']>[0]) => this.start('resume', req.run, req);
+  evaluate = (req: Parameters<Core['evaluate']>[0]) => this.start('evaluate', req.model.kind === 'run' ? req.model.runDir : '/runs/eval', req);
+  predict = (req: Parameters<Core['predict']>[0]) => this.start('predict', null, req, req.outDir);
+  score = (req: Parameters<Core['score']>[0]) => this.start('score', null, req, req.outDir ?? '/runs/score');
+  export = (req: Parameters<Core['export']>[0]) => this.start('export', null, req, req.out);
+  synth = (req: Parameters<Core['synth']>[0]) => this.start('synth', null, req, req.out);
+  watch = (runDir: string) => {
+    const run = new FakeRun('watch', runDir, runDir);
+    this.started.push(run);
+    return run;
+  };
+  board = async (runDir?: string) => {
+    this.boards.push(runDir ?? this.runsDir);
+    return {url: 'http://127.0.0.1:6006/', port: 6006, logdir: runDir ?? this.runsDir, stop: async () => undefined, exited: new Promise<number>(() => undefined)};
   };
   shutdown = async () => {
     this.shutdowns++;

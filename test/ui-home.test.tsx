@@ -17,7 +17,7 @@ function mount(core = new FakeCore(), size = {columns: 80, rows: 24}) {
 
 describe('Home', () => {
   it('shows the doctor line, recent runs and datasets', async () => {
-    const core = new FakeCore({runs: [{info: runInfo({name: 'demo-1', epoch: 3, epochs: 10, bestDice: 0.7123}), events: [], scalars: null}]});
+    const core = new FakeCore({runs: [{info: runInfo({name: 'demo-1', epoch: 3, epochs: 10, bestDice: 0.7123}), events: [], evalEvents: [], scalars: null}]});
     const {lastFrame} = mount(core);
     const frame = await until(lastFrame, (f) => f.includes('torch 2.5.1') && f.includes('demo-1'));
     expect(frame).toContain('Python 3.12.3');

@@ -54,7 +54,8 @@ describe.skipIf(skip)(`UI on the real core${skip ? ` (skipped: ${skip})` : ''}`,
     const app = render(<App core={core} size={{columns: 80, rows: 24}} colour={false} initialRoute={{screen: 'dataset'}} />);
     const frame = await until(app.lastFrame, (f) => f.includes('axial') && f.includes('label on'), 60_000);
     expect(frame).toContain('3 pairs of 3 images and 3 labels');
-    expect(frame.match(/synth_00\d\s+24x24x16/g)?.length).toBe(3); // x, y, z as stored
+    expect(frame).toMatch(/ case\s+z,y,x\s+mm z,y,x/); // one axis order, labelled
+    expect(frame.match(/synth_00\d\s+16x24x24/g)?.length).toBe(3);
     const sliceArea = (f: string) => f.split('\n').slice(5).map((l) => l.slice(46)).join('\n');
     expect(sliceArea(frame)).toContain('#'); // the label, drawn as '#' without colour
     await press(app.stdin, 'l');

@@ -21,10 +21,10 @@ function seedLikeScalars(): Scalars {
 
 function runs(): RunDetail[] {
   return [
-    {info: runInfo({name: 'demo', epoch: 4, epochs: 4, bestDice: 0.66, checkpoints: ['/runs/demo/checkpoints/best.pt', '/runs/demo/checkpoints/last.pt']}), events: trainEvents(4), scalars: null},
-    {info: runInfo({name: 'stopped', status: 'interrupted', epoch: 2, epochs: 10, checkpoints: ['/runs/stopped/checkpoints/last.pt']}), events: trainEvents(2, '/runs/stopped'), scalars: null},
-    {info: runInfo({name: 'live', status: 'running', epoch: 1, epochs: 50}), events: trainEvents(1, '/runs/live'), scalars: null},
-    {info: runInfo({name: 'seed_run_tensorboard', status: 'tensorboard', dataRoot: null}), events: [], scalars: seedLikeScalars()},
+    {info: runInfo({name: 'demo', epoch: 4, epochs: 4, bestDice: 0.66, checkpoints: ['/runs/demo/checkpoints/best.pt', '/runs/demo/checkpoints/last.pt']}), events: trainEvents(4), evalEvents: [], scalars: null},
+    {info: runInfo({name: 'stopped', status: 'interrupted', epoch: 2, epochs: 10, checkpoints: ['/runs/stopped/checkpoints/last.pt']}), events: trainEvents(2, '/runs/stopped'), evalEvents: [], scalars: null},
+    {info: runInfo({name: 'live', status: 'running', epoch: 1, epochs: 50}), events: trainEvents(1, '/runs/live'), evalEvents: [], scalars: null},
+    {info: runInfo({name: 'seed_run_tensorboard', status: 'tensorboard', dataRoot: null}), events: [], evalEvents: [], scalars: seedLikeScalars()},
   ];
 }
 
@@ -73,9 +73,12 @@ describe('Runs', () => {
     const {lastFrame, stdin, core} = mount();
     await until(lastFrame, (f) => f.includes('val Dice'));
     await press(stdin, KEY.down, 'r');
+    // The same changes `train --resume RUN --epochs 12` takes, typed as KEY=VALUE (flag names or config keys).
+    await until(lastFrame, (f) => f.includes('resume; changes'));
+    await press(stdin, ...'epochs=12'.split(''), KEY.enter);
     await until(lastFrame, (f) => f.includes('heartseg › train'));
     await until(() => core.started.length, (n) => n === 1);
-    expect(core.lastRun.args).toEqual({resume: '/runs/stopped'});
+    expect(core.lastRun.args).toEqual({run: '/runs/stopped', edits: {'train.epochs': 12}});
     // The resumed run shows the epochs it already had.
     await until(lastFrame, (f) => f.includes('epoch 2/2 loss'));
     core.lastRun.end(0);
@@ -93,7 +96,7 @@ describe('Runs', () => {
     await press(stdin, KEY.up, KEY.up, 'e');
     await until(() => core.started.length, (n) => n === 3);
     expect(core.lastRun.kind).toBe('evaluate');
-    expect(core.lastRun.args).toEqual({runDir: '/runs/demo', data: '/data/la'});
+    expect(core.lastRun.args).toEqual({model: {kind: 'run', runDir: '/runs/demo'}, data: '/data/la'});
   });
 
   it('explains why an action does not apply', async () => {
@@ -108,18 +111,19 @@ describe('Runs', () => {
     expect(core.started).toHaveLength(0);
   });
 
-  it('p predicts with the run into its predictions folder', async () => {
+  it('p predicts with the run into a folder of its own in the runs folder (nothing is written into the run)', async () => {
     const {lastFrame, stdin, core} = mount();
     await until(lastFrame, (f) => f.includes('val Dice'));
     await press(stdin, 'p');
     await until(lastFrame, (f) => f.includes('predict which image file or folder?'));
     await press(stdin, ...'/data/new'.split(''), KEY.enter);
     await until(() => core.started.length, (n) => n === 1);
-    expect(core.lastRun.args).toEqual({runDir: '/runs/demo', inputs: ['/data/new'], outDir: '/runs/demo/predictions'});
+    expect(core.lastRun.args).toMatchObject({model: {kind: 'run', runDir: '/runs/demo'}, inputs: ['/data/new']});
+    expect(core.lastRun.outDir).toMatch(/^\/runs\/predict-demo-\d{8}-\d{6}$/);
     core.lastRun.push({v: 1, type: 'progress', time: t0, stage: 'predict', done: 1, total: 2, item: 'x.nii.gz'});
     await until(lastFrame, (f) => f.includes('predict 1/2 x.nii.gz'));
     core.lastRun.push({v: 1, type: 'run_end', time: t0 + 1, status: 'completed', reason: 'done', exit_code: 0});
     core.lastRun.end(0);
-    await until(lastFrame, (f) => f.includes('predict completed · wrote /runs/demo/predictions'));
+    await until(lastFrame, (f) => f.includes(`predict completed · wrote ${core.lastRun.outDir}`));
   });
 });

@@ -9,9 +9,10 @@ import {KEY, press, until} from './ui-keys.js';
 
 afterEach(() => cleanup());
 
-const config = {name: 'demo', data: {root: '/data/la'}};
+const core0 = new FakeCore();
+const configured = core0.configure({data: '/data/la', edits: {name: 'demo'}});
 
-function mountTrain(route: Route = {screen: 'train', launch: {mode: 'new', config}}) {
+function mountTrain(route: Route = {screen: 'train', launch: {mode: 'new', configured}}) {
   const core = new FakeCore();
   const app = render(<App core={core} size={{columns: 80, rows: 24}} colour={false} initialRoute={route} />);
   return {...app, core};
@@ -22,7 +23,7 @@ describe('Train', () => {
     const {lastFrame, core} = mountTrain();
     await until(lastFrame, (f) => f.includes('starting the engine'));
     expect(core.lastRun.kind).toBe('train');
-    expect(core.lastRun.args).toEqual({config});
+    expect(core.lastRun.args).toEqual({configured});
     const events = trainEvents(4);
     core.lastRun.push(...events.slice(0, 4)); // run_start, data, epoch_start, first step
     let frame = await until(lastFrame, (f) => f.includes('iter') && f.includes('2/5'));
@@ -75,7 +76,7 @@ describe('Train', () => {
     await press(stdin, 'e');
     await until(lastFrame, (f) => f.includes('heartseg › evaluate'));
     await until(() => core.lastRun.kind, (k) => k === 'evaluate');
-    expect(core.lastRun.args).toEqual({runDir: '/runs/demo', data: '/data/la'});
+    expect(core.lastRun.args).toEqual({model: {kind: 'run', runDir: '/runs/demo'}, data: '/data/la'});
   });
 
   it('b starts TensorBoard for the run and shows its address', async () => {

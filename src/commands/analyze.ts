@@ -6,7 +6,7 @@ import {analyzeDataset, type DatasetAnalysisWithSlices} from '../core/analyze/in
 import {reportLines} from '../core/analyze/report.js';
 import {colourEnabled, colourPalette} from '../core/render/terminal.js';
 import type {CommandSpec} from './common.js';
-import {EXIT_BAD_INPUT, EXIT_OK, jsonNumbers, TOLERATED_GLOBALS, type CommandStreams} from './info.js';
+import {EXIT_BAD_INPUT, EXIT_OK, jsonNumbers, snakeKeys, TOLERATED_GLOBALS, type CommandStreams} from './info.js';
 
 export const ANALYZE_HELP = `Usage: heartseg analyze DATA [--json] [--figures DIR]
 
@@ -103,8 +103,9 @@ export async function runAnalyze(argv: string[], io: CommandStreams): Promise<nu
   }
   const {slices, ...plain} = analysis;
   if (json) {
-    io.stdout.write(JSON.stringify(figures ? {...plain, figures: written} : plain, jsonNumbers, 2) + '\n');
-    for (const p of analysis.problems) io.stderr.write(`heartseg: ${path.join(data, p.file)}: ${p.message}\n`);
+    // snake_case keys like every --json answer; arrays stay per file axis as stored (i, j, k), as the engine's analyze
+    io.stdout.write(JSON.stringify(snakeKeys(figures ? {...plain, figures: written} : plain), jsonNumbers, 2) + '\n');
+    for (const p of analysis.problems) io.stderr.write(`heartseg analyze: ${path.resolve(cwd, data, p.file)}: ${p.message}\n`);
   } else {
     const lines = reportLines(plain, {
       color: colour,

@@ -12,15 +12,7 @@ export interface Context extends CommandIO {
   cwd: string;
 }
 
-/** Bad usage, a missing path or an invalid config: one line, exit 2. */
-export class UsageError extends Error {
-  command?: string;
-}
-
-/** Something went wrong that is not the user's input: one line, exit 1. */
-export class Failure extends Error {
-  command?: string;
-}
+export {UsageError, Failure} from '../core/errors.js';
 
 export type OptionSpec = Record<string, {type: 'string' | 'boolean'; short?: string; multiple?: boolean}>;
 

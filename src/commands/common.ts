@@ -1,10 +1,10 @@
-// What every command shares: its context, global flags, argument parsing, path checks, running the engine headless.
+// What every command shares: its context, global flags, argument parsing, path checks, the core, a job's lines.
 import {existsSync, statSync} from 'node:fs';
 import path from 'node:path';
 import {parseArgs} from 'node:util';
-import {startEngine, type EngineResult} from '../core/engine.js';
-import {HeadlessReporter, type Out} from '../core/headless.js';
-import {PythonNotFound, resolvePython, type ResolvedPython} from '../core/python.js';
+import {createCore} from '../core/app/index.js';
+import type {Core, Job, JobResult} from '../core/app/types.js';
+import {HeadlessReporter} from '../core/headless.js';
 
 export {type CommandIO, type Context, UsageError, Failure, type OptionSpec, GLOBAL_OPTIONS, GLOBAL_HELP} from './base.js';
 import {type Context, UsageError, Failure, type OptionSpec, GLOBAL_OPTIONS, GLOBAL_HELP} from './base.js';
@@ -56,10 +56,10 @@ export function str(p: Parsed, key: string): string | undefined {
 export function existingPath(ctx: Context, what: string, p: string | undefined, kind: 'file' | 'dir' | 'any' = 'any'): string {
   if (!p) throw new UsageError(`missing ${what}`);
   const abs = path.resolve(ctx.cwd, p);
-  if (!existsSync(abs)) throw new UsageError(`${what} ${p}: no such ${kind === 'dir' ? 'folder' : kind === 'file' ? 'file' : 'file or folder'}`);
+  if (!existsSync(abs)) throw new UsageError(`${what} ${abs}: no such ${kind === 'dir' ? 'folder' : kind === 'file' ? 'file' : 'file or folder'}`);
   const isDir = statSync(abs).isDirectory();
-  if (kind === 'dir' && !isDir) throw new UsageError(`${what} ${p}: not a folder`);
-  if (kind === 'file' && isDir) throw new UsageError(`${what} ${p}: is a folder, expected a file`);
+  if (kind === 'dir' && !isDir) throw new UsageError(`${what} ${abs}: not a folder`);
+  if (kind === 'file' && isDir) throw new UsageError(`${what} ${abs}: is a folder, expected a file`);
   return abs;
 }
 
@@ -68,13 +68,10 @@ export function expectPositionals(p: Parsed, min: number, max: number, usage: st
   if (p.positionals.length > max) throw new UsageError(`unexpected argument ${JSON.stringify(p.positionals[max])} (usage: ${usage})`);
 }
 
-export async function python(ctx: Context, p: Parsed): Promise<ResolvedPython> {
-  try {
-    return await resolvePython({flag: p.globals.python, env: ctx.env});
-  } catch (e) {
-    if (e instanceof PythonNotFound) throw e.usage ? new UsageError(e.message) : new Failure(e.message);
-    throw e;
-  }
+/** The application core for one command: the runs folder and interpreter of the global flags; our signals reach
+ * the engine (Ctrl-C, SIGTERM, a closed terminal stop it with a checkpoint). */
+export function coreFor(ctx: Context, p: Parsed): Core {
+  return createCore({runsDir: p.globals.runsDir, python: p.globals.python, env: ctx.env, cwd: ctx.cwd, forwardSignals: true});
 }
 
 /** Does stdout get colours? Only a terminal, never with NO_COLOR, --ci or --json. */
@@ -82,35 +79,19 @@ export function useColor(ctx: Context, g: Globals): boolean {
   return Boolean(ctx.stdout.isTTY) && !ctx.env.NO_COLOR && !g.ci && !g.json;
 }
 
-export interface EngineRun {
-  command: string;
-  args: string[];
-  runDir?: string;
-  /** Print the engine's stdout to ours (commands whose output is the answer: plan, bench, synth). */
-  relayStdout?: boolean;
-  hint?: (r: EngineResult) => string | undefined;
-  label?: string;
-}
-
-/** Run one engine command headless: progress lines (or --json), the engine's exit code mapped, engine.log kept. */
-export async function runEngine(ctx: Context, p: Parsed, run: EngineRun): Promise<number> {
-  const py = await python(ctx, p);
-  // When the engine's stdout is the answer (plan --json, bench), our own lines and summary go to stderr.
-  const relay = run.relayStdout === true;
+/** Follow a job headless: its lines on stdout (stderr with --json), errors on stderr, the --json object at the end.
+ * Returns the exit code. */
+export async function runJob(ctx: Context, p: Parsed, job: Job | Promise<Job>, o: {label: string; hint?: (r: JobResult) => string | undefined;
+  data?: (r: JobResult) => Record<string, unknown>; quietStdout?: boolean}): Promise<number> {
   const reporter = new HeadlessReporter({
-    command: run.label ?? run.command,
-    out: p.globals.json || relay ? ctx.stderr : ctx.stdout,
+    command: o.label,
+    out: p.globals.json || o.quietStdout ? ctx.stderr : ctx.stdout,
     err: ctx.stderr,
-    json: p.globals.json && !relay ? ctx.stdout : undefined,
+    json: p.globals.json ? ctx.stdout : undefined,
     color: useColor(ctx, p.globals),
   });
-  const engine = startEngine({python: py.path, command: run.command, args: run.args, runDir: run.runDir, cwd: ctx.cwd, env: ctx.env});
-  engine.on('event', e => reporter.onEvent(e));
-  engine.on('invalid', i => reporter.onInvalid(i));
-  if (relay) engine.on('output', o => o.stream === 'stdout' && ctx.stdout.write(o.line + '\n'));
-  const result = await engine.done;
-  if (relay && result.exitCode === 0) return 0;
-  return reporter.finish(result, {runDir: run.runDir && existsSync(run.runDir) ? run.runDir : undefined, hint: run.hint?.(result)});
+  const result = await reporter.follow(await job);
+  return reporter.finish(result, {hint: o.hint?.(result), data: o.data?.(result)});
 }
 
 export interface CommandSpec {

@@ -1,8 +1,6 @@
 // heartseg doctor: Node, which Python and why, torch, CUDA devices and memory, TensorBoard, the set-up state.
-import {askEngine, answerReason, jsonAnswer} from '../core/pythonia.js';
-import {PythonNotFound, resolvePython} from '../core/python.js';
 import {setupState} from '../core/setup.js';
-import {type CommandSpec, type Context, expectPositionals, helpText, parseCommand} from './common.js';
+import {type CommandSpec, type Context, coreFor, expectPositionals, helpText, parseCommand} from './common.js';
 
 export const help = helpText({
   usage: ['heartseg doctor [--json]'],
@@ -11,43 +9,24 @@ export const help = helpText({
   examples: ['heartseg doctor', 'heartseg doctor --json --python /opt/conda/bin/python'],
 });
 
-interface EngineDoctor {
-  torch: string | null; cuda_available: boolean; cuda: string | null; cudnn: number | null; threads?: number;
-  devices: {index: number; name: string; total_memory_mb: number; capability: string; bf16: boolean}[];
-  packages: Record<string, string | null>; problems: string[]; python: {version: string; executable: string};
-}
-
 async function run(argv: string[], ctx: Context): Promise<number> {
   const p = parseCommand(argv, {}, ctx);
   if (p.help) return ctx.stdout.write(help), 0;
   expectPositionals(p, 0, 0, 'heartseg doctor');
   const setup = setupState(ctx.env);
+  const found = await coreFor(ctx, p).doctorReport();
+  const engine = found.engine;
+  const problems = found.problems;
   const report: Record<string, unknown> = {node: process.versions.node, setup: {venv: setup.venv, exists: setup.exists,
-    up_to_date: setup.upToDate, dev: setup.dev, requirements_hash: setup.wanted, stamp: setup.stamp}};
-  const problems: string[] = [];
-  let engine: EngineDoctor | undefined;
-  try {
-    const py = await resolvePython({flag: p.globals.python, env: ctx.env});
-    report.python = {path: py.path, source: py.source, why: py.why};
-    const answer = await askEngine(py.path, ['doctor'], {env: ctx.env, timeoutMs: 120_000});
-    report.via = answer.via;
-    if (answer.fallbackReason) report.pythonia_fallback = answer.fallbackReason;
-    engine = answer.code === 0 ? jsonAnswer<EngineDoctor>(answer) : undefined;
-    if (!engine) problems.push(`the engine's doctor failed: ${answerReason(answer)}`);
-    else problems.push(...engine.problems);
-    report.engine = engine ?? null;
-  } catch (e) {
-    if (!(e instanceof PythonNotFound)) throw e;
-    report.python = null;
-    problems.push(e.message);
-  }
+    up_to_date: setup.upToDate, dev: setup.dev, requirements_hash: setup.wanted, stamp: setup.stamp},
+  python: found.python, via: found.via, ...(found.pythonia_fallback ? {pythonia_fallback: found.pythonia_fallback} : {}), engine};
   report.problems = problems;
   report.ok = problems.length === 0;
   if (p.globals.json) return ctx.stdout.write(JSON.stringify(report) + '\n'), problems.length ? 1 : 0;
   const py = report.python as {path: string; why: string} | null;
   const w = (k: string, v: string) => ctx.stdout.write(`${k.padEnd(12)}${v}\n`);
   w('node', process.versions.node);
-  w('python', py ? `${py.path} (${engine?.python.version ?? '?'}) — ${py.why}` : 'not found');
+  w('python', py ? `${py.path} (${found.python?.version ?? '?'}) — ${py.why}` : 'not found');
   if (engine) {
     w('torch', `${engine.torch ?? 'missing'}${engine.threads ? `, ${engine.threads} CPU threads` : ''}`);
     w('cuda', engine.cuda_available ? `${engine.cuda} (cuDNN ${engine.cudnn ?? '-'})` : 'not available (CPU only)');

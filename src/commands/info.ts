@@ -2,6 +2,7 @@
 import path from 'node:path';
 import {parseArgs} from 'node:util';
 import {isNiftiError, readNifti, type NiftiHeader} from '../core/nifti/index.js';
+import {shapeProblem} from '../core/analyze/case.js';
 import {intensityStats, type IntensityStats} from '../core/analyze/stats.js';
 import {formatNumber} from '../core/render/table.js';
 import {colourEnabled} from '../core/render/terminal.js';
@@ -105,15 +106,36 @@ export async function runInfo(argv: string[], io: CommandStreams): Promise<numbe
   const colour = !json && colourEnabled({isTTY: io.isTTY, noColorFlag: v['no-color'] === true || v.ci === true, env: io.env});
   const bold = (s: string) => (colour ? `\x1b[1m${s}\x1b[22m` : s);
   const entries: InfoEntry[] = [];
+  let problems = 0;
   // One file at a time: each is read in full, and the order of the output follows the arguments.
   for (const file of parsed.positionals) {
     const e = await infoFor(file, cwd);
     entries.push(e);
-    if (!e.ok) io.stderr.write(`heartseg: ${file}: ${e.error.message} [${e.error.code}]\n`);
-    else if (!json) io.stdout.write(infoLines(e, bold).join('\n') + '\n\n');
+    const abs = path.resolve(cwd, file);
+    if (!e.ok) io.stderr.write(`heartseg info: ${abs}: ${e.error.message} [${e.error.code}]\n`);
+    else {
+      if (!json) io.stdout.write(infoLines(e, bold).join('\n') + '\n\n');
+      // Readable, but not what heartseg can use (2-D, 4-D, 5-D): shown, and refused like train would (exit 2).
+      const unusable = shapeProblem(e.header.shape);
+      if (unusable) {
+        io.stderr.write(`heartseg info: ${abs}: ${unusable}\n`);
+        problems += 1;
+      }
+    }
   }
-  if (json) io.stdout.write(JSON.stringify({files: entries}, jsonNumbers, 2) + '\n');
-  return entries.every((e) => e.ok) ? EXIT_OK : EXIT_BAD_INPUT;
+  if (json) io.stdout.write(JSON.stringify({files: entries.map(snakeEntry)}, jsonNumbers, 2) + '\n');
+  return problems === 0 && entries.every((e) => e.ok) ? EXIT_OK : EXIT_BAD_INPUT;
+}
+
+/** --json keys are snake_case, like the engine's and every other command's: camelCase field names turned over. */
+export function snakeKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(snakeKeys);
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [/^[a-z]+([A-Z][a-z0-9]*)+$/.test(k) ? k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : k, snakeKeys(v)]));
+}
+
+function snakeEntry(e: InfoEntry): unknown {
+  return snakeKeys(e);
 }
 
 /** JSON has no NaN or infinity: write them as null and "inf"/"-inf" like the engine. */

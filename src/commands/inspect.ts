@@ -1,8 +1,7 @@
 // heartseg inspect CKPT|RUN: architecture, per-block shapes and parameters, epoch and metrics, compatibility.
 import {statSync} from 'node:fs';
-import {askEngine, answerReason} from '../core/pythonia.js';
 import {runCheckpoint} from '../core/runs.js';
-import {type CommandSpec, type Context, existingPath, expectPositionals, helpText, parseCommand, python, str, UsageError} from './common.js';
+import {type CommandSpec, type Context, coreFor, existingPath, expectPositionals, helpText, parseCommand, str, UsageError} from './common.js';
 
 const USAGE = 'heartseg inspect CKPT|RUN [--patch Z,Y,X] [--json]';
 
@@ -11,7 +10,8 @@ export const help = helpText({
   about: 'Describe a checkpoint: a raw state_dict (best_model.pth), a module.-prefixed one (DataParallel/DDP) or a\n'
     + "heartseg checkpoint. Shows the U-Net's widths read from the weights, the output shape and parameters of each\n"
     + 'block for a patch, the total parameter count, the epoch and metrics if stored, and whether it loads strictly.\n'
-    + 'Checkpoints are read with weights_only=True: one that needs to run code is refused.',
+    + 'For a run folder: its final model, else best, else last. Checkpoints are read with weights_only=True: one that\n'
+    + 'needs to run code is refused.',
   options: ['  --patch Z,Y,X       input size for the per-block shapes (default: the training patch)'],
   examples: ['heartseg inspect best_model.pth', 'heartseg inspect runs/la-20250101-120000 --patch 64,128,128 --json'],
 });
@@ -23,15 +23,15 @@ async function run(argv: string[], ctx: Context): Promise<number> {
   let file = existingPath(ctx, 'CKPT', p.positionals[0]);
   if (statSync(file).isDirectory()) {
     const ckpt = runCheckpoint(file);
-    if (!ckpt) throw new UsageError(`${p.positionals[0]}: no checkpoints/best.pt or last.pt in this run`);
+    if (!ckpt) throw new UsageError(`${file}: no checkpoint in this run`);
     file = ckpt;
   }
-  const py = await python(ctx, p);
-  const args = ['inspect', file, ...(str(p, 'patch') ? ['--patch', str(p, 'patch')!] : []), ...(p.globals.json ? ['--json'] : [])];
-  const answer = await askEngine(py.path, args, {env: ctx.env});
-  if (answer.stdout) ctx.stdout.write(answer.stdout.endsWith('\n') ? answer.stdout : answer.stdout + '\n');
-  if (answer.code !== 0) ctx.stderr.write(`heartseg inspect: ${answerReason(answer)}\n`);
-  return answer.code === 2 || answer.code === 0 ? answer.code : 1;
+  const patchText = str(p, 'patch');
+  if (patchText !== undefined && !/^\d+,\d+,\d+$/.test(patchText)) throw new UsageError(`--patch ${patchText}: expected three sizes Z,Y,X`);
+  const patch = patchText?.split(',').map(Number);
+  const details = await coreFor(ctx, p).inspect(file, {patch, text: !p.globals.json});
+  ctx.stdout.write(p.globals.json ? JSON.stringify(details.raw) + '\n' : details.lines.join('\n') + '\n');
+  return 0;
 }
 
 export const inspect: CommandSpec = {name: 'inspect', summary: 'describe a checkpoint (architecture, parameters, shapes)', help, run};

@@ -21,15 +21,20 @@ async function run(argv: string[], ctx: Context): Promise<number> {
   if (p.help) return ctx.stdout.write(help), 0;
   expectPositionals(p, 0, 0, 'heartseg runs');
   const runs = listRuns(p.globals.runsDir);
-  if (p.globals.json) return ctx.stdout.write(JSON.stringify({runs_dir: p.globals.runsDir, runs}) + '\n'), 0;
+  if (p.globals.json) {
+    // snake_case like the engine's events and every other --json answer
+    const rows = runs.map(r => ({name: r.name, dir: r.dir, status: r.status, epoch: r.epoch, epochs: r.epochs, best_dice: r.bestDice,
+      updated: r.updated === null ? null : new Date(r.updated).toISOString(), data_root: r.dataRoot, checkpoints: r.checkpoints, has_eval: r.hasEval}));
+    return ctx.stdout.write(JSON.stringify({runs_dir: p.globals.runsDir, runs: rows}) + '\n'), 0;
+  }
   if (!runs.length) return ctx.stdout.write(`no runs in ${p.globals.runsDir}\n`), 0;
   const now = Date.now();
   const rows = [['NAME', 'STATUS', 'EPOCH', 'BEST DICE', 'UPDATED', 'CHECKPOINTS']].concat(runs.map(r => [
     r.name, r.status, r.epoch === null ? '-' : `${r.epoch}/${r.epochs ?? '?'}`, r.bestDice === null ? '-' : r.bestDice.toFixed(4),
-    ago(r.updated, now), r.checkpoints.join(',') || '-']));
+    ago(r.updated, now), r.checkpoints.map(c => path.basename(c)).join(',') || '-']));
   const widths = rows[0].map((_, i) => Math.max(...rows.map(r => r[i].length)));
   for (const r of rows) ctx.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
-  ctx.stdout.write(`(${runs.length} in ${path.relative(ctx.cwd, p.globals.runsDir) || '.'})\n`);
+  ctx.stdout.write(`(${runs.length} in ${p.globals.runsDir})\n`);
   return 0;
 }
 

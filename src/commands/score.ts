@@ -1,7 +1,5 @@
 // heartseg score PRED REF: metrics of existing label maps against references, no model needed.
-import path from 'node:path';
-import {defaultRunName} from '../core/paths.js';
-import {type CommandSpec, type Context, existingPath, expectPositionals, helpText, parseCommand, runEngine, str} from './common.js';
+import {type CommandSpec, type Context, coreFor, existingPath, expectPositionals, helpText, parseCommand, runJob, str} from './common.js';
 
 const USAGE = 'heartseg score PRED REF [--out DIR] [--labels FILE|JSON]';
 
@@ -23,9 +21,8 @@ async function run(argv: string[], ctx: Context): Promise<number> {
   expectPositionals(p, 2, 2, USAGE);
   const pred = existingPath(ctx, 'PRED', p.positionals[0]);
   const ref = existingPath(ctx, 'REF', p.positionals[1]);
-  const out = str(p, 'out') ? path.resolve(ctx.cwd, str(p, 'out')!) : path.join(p.globals.runsDir, p.globals.name ?? defaultRunName('score'));
-  const args = [pred, ref, '--out', out, ...(str(p, 'labels') ? ['--labels', str(p, 'labels')!] : [])];
-  return runEngine(ctx, p, {command: 'score', args, hint: r => (r.exitCode === 0 ? `metrics: ${out}` : undefined)});
+  const job = coreFor(ctx, p).score({pred, ref, outDir: str(p, 'out'), labels: str(p, 'labels')});
+  return runJob(ctx, p, job, {label: 'score', hint: r => (r.exitCode === 0 && r.paths.outDir ? `metrics: ${r.paths.outDir}` : undefined)});
 }
 
 export const score: CommandSpec = {name: 'score', summary: 'score label maps against references', help, run};

@@ -5,7 +5,9 @@ import {ConfigError} from '../core/config.js';
 import {buildConfig, configFlagHelp, configFlagOptions} from '../core/config-flags.js';
 import {defaultRunName, pyRoot} from '../core/paths.js';
 import {slurmScript, TIME_PATTERN} from '../core/slurm.js';
-import {type CommandSpec, type Context, existingPath, helpText, parseCommand, python, str, UsageError} from './common.js';
+import {checkName} from '../core/app/engine-jobs.js';
+import {CONTRACT} from '../core/generated/contract.js';
+import {type CommandSpec, type Context, coreFor, existingPath, helpText, parseCommand, str, UsageError} from './common.js';
 
 const USAGE = 'heartseg slurm train DATA [--nodes N] [--gpus-per-node G] [--time T] [--partition P] [--account A] [options]';
 
@@ -51,10 +53,10 @@ async function run(argv: string[], ctx: Context): Promise<number> {
   const time = str(p, 'time') ?? '24:00:00';
   if (!TIME_PATTERN.test(time)) throw new UsageError(`--time ${time}: expected HH:MM:SS, D-HH:MM:SS or minutes`);
   const name = p.globals.name ?? defaultRunName(data);
-  if (!/^[\w.-]+$/.test(name)) throw new UsageError(`--name ${name}: use letters, digits, '.', '-' and '_' only`);
+  checkName(name);
   const runDir = path.join(p.globals.runsDir, name);
-  if (existsSync(runDir) && !existsSync(path.join(runDir, 'checkpoints', 'last.pt'))) {
-    throw new UsageError(`run folder ${runDir} exists without checkpoints/last.pt; choose another --name`);
+  if (existsSync(runDir) && !existsSync(path.join(runDir, CONTRACT.run_folder.last))) {
+    throw new UsageError(`run folder ${runDir} exists without ${CONTRACT.run_folder.last}; choose another --name`);
   }
   let config;
   try {
@@ -64,15 +66,17 @@ async function run(argv: string[], ctx: Context): Promise<number> {
     if (e instanceof ConfigError) throw new UsageError(e.problems.join('; '));
     throw e;
   }
-  const py = await python(ctx, p);
+  const py = {path: await coreFor(ctx, p).python()};
   mkdirSync(p.globals.runsDir, {recursive: true});
   const script = slurmScript({python: py.path, pyRoot: pyRoot(), runDir, config: config as unknown as Record<string, unknown>,
     jobName: `heartseg-${name}`.slice(0, 64), nodes, gpusPerNode: gpus, time, partition: str(p, 'partition'),
     account: str(p, 'account'), mem: str(p, 'mem'), cpusPerTask: positiveInt('cpus-per-task', str(p, 'cpus-per-task'), 8 * gpus),
     signalSeconds: positiveInt('signal-before', str(p, 'signal-before'), 300), outputDir: p.globals.runsDir});
-  const out = str(p, 'out');
+  const out = str(p, 'out') && path.resolve(ctx.cwd, str(p, 'out')!);
+  if (out) writeFileSync(out, script, {mode: 0o755});
+  // --json: one document, the script inside it unless it went to a file
+  if (p.globals.json) return ctx.stdout.write(JSON.stringify({command: 'slurm', status: 'completed', run_dir: runDir, file: out ?? null, script: out ? null : script}) + '\n'), 0;
   if (!out) return ctx.stdout.write(script), 0;
-  writeFileSync(path.resolve(ctx.cwd, out), script, {mode: 0o755});
   ctx.stdout.write(`wrote ${out}; submit with: sbatch ${out}\nthen follow it with: heartseg watch ${runDir}\n`);
   return 0;
 }

@@ -1,24 +1,25 @@
-// heartseg train DATA | train --resume RUN: build and check the config, then run the engine headless.
-import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
-import os from 'node:os';
+// heartseg train DATA | train --resume RUN: flags -> the core's layered config (plan < preset < file < flags) -> a job.
+import {existsSync} from 'node:fs';
 import path from 'node:path';
-import {ConfigError, setKey, validateConfig} from '../core/config.js';
-import {buildConfig, configFlagHelp, configFlagOptions, flagOverrides} from '../core/config-flags.js';
-import {defaultRunName} from '../core/paths.js';
-import {askProcess} from '../core/pythonia.js';
-import {type CommandSpec, type Context, existingPath, expectPositionals, helpText, parseCommand, python, runEngine, str, UsageError, type Parsed} from './common.js';
+import {flatten} from '../core/config.js';
+import {configFlagHelp, configFlagOptions, flagOverrides} from '../core/config-flags.js';
+import {CONTRACT} from '../core/generated/contract.js';
+import {checkName} from '../core/app/engine-jobs.js';
+import type {JobResult, Plan} from '../core/app/types.js';
+import {type CommandSpec, type Context, coreFor, existingPath, expectPositionals, helpText, parseCommand, runJob, str, UsageError} from './common.js';
 
 const USAGE = 'heartseg train DATA [options]';
 
 export const help = helpText({
   usage: [USAGE, 'heartseg train --resume RUN [options]'],
   about: 'Train a 3D U-Net on a Decathlon-style dataset (dataset.json, imagesTr/, labelsTr/). Everything goes to the\n'
-    + 'run folder RUNS_DIR/NAME: config.json, events.jsonl, engine.log, tensorboard/, checkpoints/last.pt and best.pt.\n'
-    + 'Ctrl-C (or SIGTERM) stops after the current step with a checkpoint; --resume continues from it.\n'
+    + 'run folder RUNS_DIR/NAME: config.json, split.json, events.jsonl, engine.log, tensorboard/, checkpoints/.\n'
+    + 'Ctrl-C (or SIGTERM, or a closed terminal) stops after the current step with a checkpoint; --resume continues.\n'
     + 'Config precedence: defaults < plan < --preset < --config < flags. Without --preset or --config the run starts\n'
-    + 'from `heartseg plan DATA` (spacing, patch, batch, network and length for this dataset and device).',
+    + 'from `heartseg plan DATA` (spacing, patch, batch, network and length for this dataset and device).\n'
+    + `On --resume only these may change: ${CONTRACT.resume_keys.join(', ')}.`,
   options: [
-    '  --resume RUN        continue RUN (a folder, or a name in --runs-dir) from its last.pt',
+    '  --resume RUN        continue RUN (a folder, or a name in --runs-dir) from its last checkpoint',
     '  --init CKPT         start from the weights of a compatible checkpoint (fine-tuning)',
     ...configFlagHelp(),
   ],
@@ -29,98 +30,53 @@ export const help = helpText({
   ],
 });
 
-/** A run given by path or by name in the runs folder. */
-export function findRun(ctx: Context, runsDir: string, run: string): string {
-  const asPath = path.resolve(ctx.cwd, run);
-  if (existsSync(asPath)) return asPath;
-  const inRuns = path.join(runsDir, run);
-  if (existsSync(inRuns)) return inRuns;
-  throw new UsageError(`run ${run}: no such folder (looked in . and ${runsDir})`);
+/** After a stop with a checkpoint: how to continue, with the absolute run folder. */
+export function resumeHint(r: JobResult): string | undefined {
+  const runDir = r.paths.runDir;
+  return r.exitCode === CONTRACT.exit_codes.interrupted && runDir && existsSync(path.join(runDir, CONTRACT.run_folder.last))
+    ? `resume with: heartseg train --resume ${runDir}` : undefined;
 }
 
 async function run(argv: string[], ctx: Context): Promise<number> {
   const p = parseCommand(argv, {...configFlagOptions(), resume: {type: 'string'}, init: {type: 'string'}}, ctx);
   if (p.help) return ctx.stdout.write(help), 0;
   const flags = p.values as Record<string, string | boolean | undefined>;
+  const core = coreFor(ctx, p);
+  const edits = flatten(flagOverrides(flags));
   const resume = str(p, 'resume');
-  expectPositionals(p, resume ? 0 : 1, 1, USAGE);
-  const init = str(p, 'init') ? existingPath(ctx, '--init', str(p, 'init'), 'file') : undefined;
-  const configFile = str(p, 'config') ? existingPath(ctx, '--config', str(p, 'config'), 'file') : undefined;
-  const data = p.positionals[0] ? existingPath(ctx, 'DATA', p.positionals[0], 'dir') : undefined;
-  let runDir: string;
-  let config: Record<string, unknown>;
-  try {
-    if (resume) {
-      runDir = findRun(ctx, p.globals.runsDir, resume);
-      const stored = readStoredConfig(runDir);
-      if (!existsSync(path.join(runDir, 'checkpoints', 'last.pt'))) {
-        throw new UsageError(`run ${resume}: nothing to resume (no checkpoints/last.pt)`);
-      }
-      // Only what the user changes travels; the engine checks it against the run's config.json.
-      config = flagOverrides(flags);
-      if (data) setKey(config, 'data.root', data);
-      if (configFile) throw new UsageError('--config cannot be combined with --resume; use flags such as --epochs');
-      buildConfig({flags, base: stored, set: data ? {'data.root': data} : {}});
-    } else {
-      const name = p.globals.name ?? defaultRunName(data!);
-      if (!/^[\w.-]+$/.test(name)) throw new UsageError(`--name ${name}: use letters, digits, '.', '-' and '_' only`);
-      runDir = path.join(p.globals.runsDir, name);
-      if (existsSync(runDir)) throw new UsageError(`run folder ${runDir} already exists; choose another --name or use --resume ${name}`);
-      const layers = {preset: str(p, 'preset'), configFile, flags, set: {'data.root': data, name}};
-      config = buildConfig(layers); // flags and files are checked before any (slower) planning
-      if (!layers.preset && !configFile && flags['no-plan'] !== true) {
-        const plan = await planFor(ctx, p, data!, flags);
-        if (plan) config = buildConfig({...layers, plan});
-      }
+  if (resume) {
+    expectPositionals(p, 0, 1, 'heartseg train --resume RUN [DATA] [options]');
+    for (const flag of ['config', 'preset', 'init'] as const) {
+      if (str(p, flag)) throw new UsageError(`--${flag} cannot be combined with --resume; change the run with flags such as --epochs`);
     }
-  } catch (e) {
-    if (e instanceof ConfigError) throw new UsageError(e.problems.join('; '));
-    throw e;
+    if (p.globals.name) throw new UsageError('--name cannot be combined with --resume (the run keeps its name)');
+    if (p.positionals[0]) edits['data.root'] = existingPath(ctx, 'DATA', p.positionals[0], 'dir');
+    return runJob(ctx, p, core.resume({run: resume, edits}), {label: 'train', hint: resumeHint});
   }
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'heartseg-'));
-  try {
-    // Named for what it holds: the engine's messages cite this file when a value is refused.
-    const cfgFile = path.join(tmp, resume ? 'command-line-overrides.json' : 'config.json');
-    writeFileSync(cfgFile, JSON.stringify(config, null, 2));
-    const args = ['--config', cfgFile, '--run', runDir, ...(resume ? ['--resume'] : []), ...(init ? ['--init', init] : [])];
-    return await runEngine(ctx, p, {
-      command: 'train', args, runDir,
-      hint: r => (r.exitCode === 130 && existsSync(path.join(runDir, 'checkpoints', 'last.pt'))
-        ? `resume with: heartseg train --resume ${path.relative(ctx.cwd, runDir) || runDir}` : undefined),
-    });
-  } finally {
-    rmSync(tmp, {recursive: true, force: true});
+  expectPositionals(p, 1, 1, USAGE);
+  if (p.globals.name !== undefined) checkName(p.globals.name); // before the (slower) planning
+  const data = existingPath(ctx, 'DATA', p.positionals[0], 'dir');
+  const init = str(p, 'init') ? existingPath(ctx, '--init', str(p, 'init'), 'file') : undefined;
+  const file = str(p, 'config') ? existingPath(ctx, '--config', str(p, 'config'), 'file') : undefined;
+  const layers = {data, preset: str(p, 'preset'), file, edits};
+  let configured = core.configure(layers); // flags and files are checked before the (slower) planning
+  if (configured.problems.length) throw new UsageError(configured.problems.join('; '));
+  if (!layers.preset && !file && flags['no-plan'] !== true) {
+    let plan: Plan | undefined;
+    await core.python(); // an unusable interpreter is refused here, not taken for a failed plan
+    try {
+      plan = await core.plan(data, {device: (edits['train.device'] as string | undefined) ?? 'auto'});
+    } catch (e) {
+      // The dataset's problems: the engine's train checks the whole dataset and lists every one, so say nothing here.
+      if (!(e instanceof UsageError)) ctx.stderr.write(`plan: ${(e as Error).message.replace(/^plan: /, '')}; starting from the defaults\n`);
+    }
+    if (plan) {
+      configured = core.configure({...layers, plan});
+      for (const [key, reason] of Object.entries(configured.reasons)) ctx.stderr.write(`plan: ${key}: ${reason}\n`);
+    }
   }
-}
-
-/** The engine's plan for this dataset and device, its reasons on stderr; undefined when there is none to use. */
-async function planFor(ctx: Context, p: Parsed, data: string, flags: Record<string, string | boolean | undefined>): Promise<Record<string, unknown> | undefined> {
-  const device = typeof flags.device === 'string' && flags.device.startsWith('cuda') ? 'cuda' : flags.device === 'cpu' ? 'cpu' : 'auto';
-  const answer = await askProcess((await python(ctx, p)).path, ['plan', data, '--json', '--device', device], 180_000, ctx.env);
-  // Bad data (exit 2): no plan, and the engine's own checks report every problem when training starts.
-  if (answer.code === 2) return undefined;
-  let planned: {config?: Record<string, unknown>; reasons?: Record<string, string>} | undefined;
-  try {
-    planned = answer.code === 0 ? JSON.parse(answer.stdout) : undefined;
-  } catch {
-    planned = undefined;
-  }
-  if (!planned?.config) {
-    const why = answer.stderr.trim().split('\n').pop() || `exit ${answer.code}`;
-    ctx.stderr.write(`plan: unavailable (${why}); starting from the defaults\n`);
-    return undefined;
-  }
-  for (const [key, reason] of Object.entries(planned.reasons ?? {})) ctx.stderr.write(`plan: ${key}: ${reason}\n`);
-  return planned.config;
-}
-
-function readStoredConfig(runDir: string): Record<string, unknown> {
-  const file = path.join(runDir, 'config.json');
-  if (!existsSync(file)) throw new UsageError(`${runDir}: no config.json, not a heartseg run folder`);
-  const data = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  const check = validateConfig(data);
-  if (!check.ok) throw new UsageError(`${file}: ${check.problems[0]}`);
-  return data;
+  if (configured.problems.length) throw new UsageError(configured.problems.join('; '));
+  return runJob(ctx, p, core.train({configured, name: p.globals.name, init}), {label: 'train', hint: resumeHint});
 }
 
 export const train: CommandSpec = {name: 'train', summary: 'train a model on a dataset (headless progress lines)', help, run};

@@ -1,16 +1,15 @@
 // heartseg watch RUN: follow a run's events.jsonl (e.g. a cluster job) and print the same lines as train.
-import {existsSync} from 'node:fs';
-import path from 'node:path';
-import type {EngineResult} from '../core/engine.js';
 import {HeadlessReporter} from '../core/headless.js';
-import {RunWatcher} from '../core/watch.js';
-import {type CommandSpec, type Context, expectPositionals, helpText, parseCommand, useColor, UsageError} from './common.js';
-import {findRun} from './train.js';
+import {runInfo} from '../core/runs.js';
+import {type CommandSpec, type Context, coreFor, expectPositionals, helpText, parseCommand, useColor} from './common.js';
 
 export const help = helpText({
   usage: ['heartseg watch RUN [--follow]'],
   about: "Show a run's progress from its events.jsonl: everything so far, then live, until the run ends. Works on any\n"
-    + 'machine that sees the run folder (a login node watching a cluster job). Ctrl-C stops watching, not the run.',
+    + 'machine that sees the run folder (a login node watching a cluster job). Ctrl-C (or SIGTERM, e.g. from\n'
+    + '`timeout`) stops watching, not the run: it says so ("stopped watching at epoch 12/21; the run is still\n'
+    + 'running") and exits 130; --json then has "status": "running" and "watch": "stopped". When the run ends while\n'
+    + "watched, the exit code is the run's own (0 completed, 1 failed, 130 interrupted).",
   options: ['  --follow            keep watching after the run ends (through requeues and resumes)'],
   examples: ['heartseg watch runs/la-20250101-120000', 'heartseg watch la-20250101-120000 --runs-dir /scratch/me/runs --follow'],
 });
@@ -19,31 +18,21 @@ async function run(argv: string[], ctx: Context): Promise<number> {
   const p = parseCommand(argv, {follow: {type: 'boolean'}}, ctx);
   if (p.help) return ctx.stdout.write(help), 0;
   expectPositionals(p, 1, 1, 'heartseg watch RUN');
-  const runDir = findRun(ctx, p.globals.runsDir, p.positionals[0]);
-  if (!existsSync(path.join(runDir, 'events.jsonl')) && !existsSync(path.join(runDir, 'config.json'))) {
-    throw new UsageError(`${p.positionals[0]}: no events.jsonl yet; is this a heartseg run folder?`);
-  }
+  const job = coreFor(ctx, p).watch(p.positionals[0], {follow: p.values.follow === true});
   const reporter = new HeadlessReporter({command: 'run', showDuration: false, out: p.globals.json ? ctx.stderr : ctx.stdout,
-    json: p.globals.json ? ctx.stdout : undefined, color: useColor(ctx, p.globals)});
-  const watcher = new RunWatcher(runDir, {follow: p.values.follow === true});
-  let lastEnd: EngineResult['runEnd'];
-  watcher.on('event', e => {
-    if (e.type === 'run_end') lastEnd = e;
-    reporter.onEvent(e);
-  });
-  const stop = () => watcher.stop();
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  const code = await watcher.done;
-  process.off('SIGINT', stop);
-  process.off('SIGTERM', stop);
-  const stopped = code === 130 && lastEnd?.status !== 'interrupted';
-  const result: EngineResult = {exitCode: stopped ? 0 : code, status: stopped ? 'completed' : (lastEnd?.status === 'completed'
-    ? 'completed' : lastEnd?.status === 'interrupted' ? 'interrupted' : 'failed'), rawExitCode: code, signal: null,
-    runEnd: lastEnd, errors: [], invalidLines: 0, stderrTail: lastEnd ? [`heartseg: ${lastEnd.reason}`] : []};
-  reporter.finish(result, {runDir, hint: stopped ? 'stopped watching; the run goes on' : undefined});
-  // Watching is done either way; report the run's own outcome only when it ended while we watched.
-  return stopped ? 0 : code;
+    err: ctx.stderr, json: p.globals.json ? ctx.stdout : undefined, color: useColor(ctx, p.globals)});
+  const stop = () => job.stop();
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const s of signals) process.on(s, stop);
+  const result = await reporter.follow(job);
+  for (const s of signals) process.off(s, stop);
+  if (!result.watchStopped) return reporter.finish(result);
+  // Watching stopped, not the run: say where it was and whether it is still going.
+  const now = runInfo(job.runDir!)?.status ?? 'unknown';
+  const at = reporter.epoch ? ` at epoch ${reporter.epoch.epoch}/${reporter.epoch.epochs}` : '';
+  const state = now === 'running' ? 'the run is still running' : `the run is ${now}`;
+  return reporter.finish(result, {doneText: `stopped watching${at}; ${state}`,
+    data: {status: now, watch: 'stopped', epoch: reporter.epoch?.epoch ?? null, epochs: reporter.epoch?.epochs ?? null}});
 }
 
 export const watch: CommandSpec = {name: 'watch', summary: "follow a run's progress live (e.g. a cluster job)", help, run};

@@ -3,6 +3,7 @@ import {existsSync} from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import {execa} from 'execa';
+import {CONTRACT} from './generated/contract.js';
 import {engineEnv} from './python.js';
 
 export interface BoardHandle {
@@ -29,7 +30,7 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 
 /** What to show: RUN/tensorboard when it exists, else the folder itself (a runs folder shows every run). */
 export function boardLogdir(target: string): string {
-  const tb = path.join(target, 'tensorboard');
+  const tb = path.join(target, CONTRACT.run_folder.tensorboard);
   return existsSync(tb) ? tb : target;
 }
 

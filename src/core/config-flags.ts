@@ -103,7 +103,7 @@ export function buildConfig(opts: BuildOptions): Record<string, unknown> {
 /** Help lines for the config flags: each field's description and default, from the schema. */
 export function configFlagHelp(): string[] {
   const shown = (v: unknown): string => (Array.isArray(v) ? (v.length ? v.join(',') : 'none') : v === null ? 'auto' : v === '' ? '-' : String(v));
-  const lines = configFlags().map((f) => `  --${(f.flag + ' ' + f.arg).padEnd(18)}${f.field.description} (default ${shown(f.field.defaultValue)})`);
+  const lines = configFlags().map((f) => `  --${(f.flag + ' ' + f.arg).padEnd(17)} ${f.field.description} (default ${shown(f.field.defaultValue)})`);
   lines.push('  --amp / --no-amp    the same as --precision auto / --precision fp32');
   lines.push(`  --preset NAME       start from py/heartseg/presets/NAME.json (${listPresets().join(', ') || 'none yet'})`);
   lines.push('  --config FILE       JSON config (partial allowed); flags override it');

@@ -1,18 +1,18 @@
-// The engine as a child process: events from fd 3 (validated), output kept in RUN/engine.log, signals forwarded.
+// The engine as a child process: events from fd 3 (validated), its output kept in a log file once the engine has
+// started its work (a run_start event), signals forwarded.
 import {EventEmitter} from 'node:events';
-import {createWriteStream, existsSync, type WriteStream} from 'node:fs';
+import {createWriteStream, existsSync, mkdirSync, readdirSync, rmdirSync, unlinkSync, type WriteStream} from 'node:fs';
 import path from 'node:path';
 import {execa} from 'execa';
 import {type EngineEvent, type EventOf, parseEventLine} from './events.js';
 import {LineSplitter} from './lines.js';
 import {engineEnv} from './python.js';
-
-export const EXIT = {ok: 0, failed: 1, badInput: 2, interrupted: 130} as const;
+import {exitCodeOf, type Status, statusOf} from './status.js';
 
 export interface EngineResult {
-  /** 0 done, 1 failed, 2 bad input or usage, 130 interrupted. */
+  /** One of CONTRACT.exit_codes: 0 completed, 1 failed, 2 bad input or usage, 130 interrupted. */
   exitCode: number;
-  status: 'completed' | 'failed' | 'bad_input' | 'interrupted';
+  status: Status;
   /** What the process itself returned (null when it died by a signal). */
   rawExitCode: number | null;
   signal: string | null;
@@ -38,9 +38,10 @@ export interface SpawnOptions {
   /** The executable and its arguments (python -m heartseg ..., or a fake engine in tests). */
   file: string;
   args: string[];
-  /** RUN: engine.log is written there once the engine has created it (never before). */
-  runDir?: string;
-  logName?: string;
+  /** Where the engine's output is kept. Opened only at the engine's first run_start event, i.e. once it has
+   * checked its inputs and made (or resumed) its own folder: a refused command writes nowhere, not even into
+   * another run's log. */
+  logFile?: string;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   stdin?: 'ignore' | 'pipe';
@@ -56,12 +57,6 @@ export function startEngine(opts: {python: string; command: string; args: string
 
 const LOG_BUFFER_LIMIT = 8 * 1024 * 1024;
 
-export function mapExitCode(code: number | null, signal: string | null, spawnFailed: boolean): number {
-  if (spawnFailed) return EXIT.failed;
-  if (code !== null) return ([0, 1, 2, 130] as number[]).includes(code) ? code : EXIT.failed;
-  return signal === 'SIGINT' || signal === 'SIGTERM' ? EXIT.interrupted : EXIT.failed;
-}
-
 function spawnChild(opts: SpawnOptions) {
   return execa(opts.file, opts.args, {
     stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe', 'pipe'],
@@ -76,13 +71,13 @@ function spawnChild(opts: SpawnOptions) {
   });
 }
 
-const STATUS: Record<number, EngineResult['status']> = {0: 'completed', 2: 'bad_input', 130: 'interrupted'};
-
 export class Engine extends EventEmitter<EngineEvents> {
   readonly done: Promise<EngineResult>;
   private readonly child: ReturnType<typeof spawnChild>;
   private readonly opts: SpawnOptions;
   private logStream?: WriteStream;
+  /** What opening the log created (the file, the first new folder), removed again when the input is refused. */
+  private logCreated: {file?: string; dir?: string} = {};
   private logBuffer: Buffer[] = [];
   private logBytes = 0;
   private signalsSent = 0;
@@ -127,31 +122,6 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
   }
 
-  /** Events as an async iterator, from the moment it is created until the engine exits. */
-  [Symbol.asyncIterator](): AsyncIterator<EngineEvent> {
-    const queue: EngineEvent[] = [];
-    let wake: (() => void) | undefined;
-    let ended = false;
-    const onEvent = (e: EngineEvent) => {
-      queue.push(e);
-      wake?.();
-    };
-    this.on('event', onEvent);
-    this.done.finally(() => {
-      ended = true;
-      this.off('event', onEvent);
-      wake?.();
-    });
-    return {
-      next: async (): Promise<IteratorResult<EngineEvent>> => {
-        while (!queue.length && !ended) await new Promise<void>(r => (wake = r));
-        wake = undefined;
-        const value = queue.shift();
-        return value ? {value, done: false} : {value: undefined, done: true};
-      },
-    };
-  }
-
   private onEventLine(line: string): void {
     if (!line.trim()) return;
     const parsed = parseEventLine(line);
@@ -163,7 +133,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     const event = parsed.event;
     if (event.type === 'run_end') this.runEnd = event;
     if (event.type === 'error') this.errors.push(event);
-    this.openLogIfRunExists();
+    if (event.type === 'run_start') this.openLog();
     this.emit('event', event);
   }
 
@@ -175,9 +145,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.emit('output', {stream, line});
   }
 
-  /** Output is held in memory until RUN exists, so a failed input check leaves nothing behind. */
+  /** Output is held in memory until the engine starts its work, so a refused input leaves nothing behind. */
   private keepLog(chunk: Buffer): void {
-    this.openLogIfRunExists();
     if (this.logStream) {
       this.logStream.write(chunk);
       return;
@@ -187,13 +156,36 @@ export class Engine extends EventEmitter<EngineEvents> {
     while (this.logBytes > LOG_BUFFER_LIMIT && this.logBuffer.length > 1) this.logBytes -= this.logBuffer.shift()!.length;
   }
 
-  private openLogIfRunExists(): void {
-    const runDir = this.opts.runDir;
-    if (this.logStream || !runDir || !existsSync(runDir)) return;
-    this.logStream = createWriteStream(path.join(runDir, this.opts.logName ?? 'engine.log'), {flags: 'a'});
+  private openLog(): void {
+    const file = this.opts.logFile;
+    if (this.logStream || !file) return;
+    try {
+      this.logCreated.dir = mkdirSync(path.dirname(file), {recursive: true});
+    } catch {
+      return; // a read-only folder: the output stays in memory (and in the result's stderr tail)
+    }
+    if (!existsSync(file)) this.logCreated.file = file;
+    this.logStream = createWriteStream(file, {flags: 'a'});
+    // A log that cannot be written (read-only mount, full disk) must not end the front; the run goes on.
+    this.logStream.on('error', () => {
+      this.logStream = undefined;
+    });
     for (const b of this.logBuffer) this.logStream.write(b);
     this.logBuffer = [];
     this.logBytes = 0;
+  }
+
+  /** A refused input leaves nothing behind: the log we created goes, with the folders made for it if empty. */
+  private removeCreatedLog(): string | undefined {
+    const {file, dir} = this.logCreated;
+    if (!file) return this.opts.logFile;
+    try {
+      unlinkSync(file);
+      for (let d = path.dirname(file); dir && d.startsWith(dir) && readdirSync(d).length === 0; d = path.dirname(d)) rmdirSync(d);
+    } catch {
+      // best effort: a folder someone else wrote into stays
+    }
+    return undefined;
   }
 
   private hookSignals(enabled: boolean): () => void {
@@ -207,10 +199,13 @@ export class Engine extends EventEmitter<EngineEvents> {
     const onTerm = () => this.interrupt('SIGTERM');
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
+    // A closed terminal (SIGHUP) is a stop request too: the run checkpoints instead of being orphaned.
+    process.on('SIGHUP', onTerm);
     return () => {
       process.off('exit', onExit);
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
+      process.off('SIGHUP', onTerm);
     };
   }
 
@@ -222,16 +217,17 @@ export class Engine extends EventEmitter<EngineEvents> {
     const spawnError = r.failed && r.exitCode === undefined && !r.signal ? (r.shortMessage || 'could not start') : undefined;
     const rawExitCode = r.exitCode ?? null;
     const signal = r.signal ?? null;
-    this.openLogIfRunExists();
     let logFile: string | undefined;
     if (this.logStream) {
-      logFile = this.logStream.path.toString();
-      await new Promise<void>(res => this.logStream!.end(res));
+      const stream = this.logStream;
+      logFile = stream.path.toString();
+      await new Promise<void>(res => stream.end(res));
     }
-    const exitCode = mapExitCode(rawExitCode, signal, spawnError !== undefined);
+    const exitCode = exitCodeOf(rawExitCode, signal, spawnError !== undefined);
+    if (exitCode === 2 && logFile) logFile = this.removeCreatedLog();
     const result: EngineResult = {
       exitCode,
-      status: STATUS[exitCode] ?? 'failed',
+      status: statusOf(exitCode),
       rawExitCode,
       signal,
       runEnd: this.runEnd,

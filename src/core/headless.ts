@@ -1,6 +1,7 @@
 // Plain progress lines for terminals without the UI, CI logs and cluster jobs; --json prints one object at the end.
-import type {EngineResult} from './engine.js';
+import type {Job, JobResult} from './app/types.js';
 import {type EngineEvent, type EventOf, metricNumber} from './events.js';
+import {fmtDuration, fmtValue, fmtZyx} from './format.js';
 
 export interface Out {
   write(text: string): unknown;
@@ -21,17 +22,19 @@ export interface ReporterOptions {
   showDuration?: boolean;
 }
 
-export function fmtDuration(seconds: number | null | undefined): string {
-  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '-';
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-}
-
 const fmt = (v: number | null | undefined, digits = 4) => (v === null || v === undefined ? '-' : v.toFixed(digits));
 const fmtLr = (v: number) => v.toExponential(2);
-const fmtMetric = (v: number) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(3)) : String(v));
+const fmtMetric = (v: number) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(3)) : fmtValue(v));
+
+/** A summary statistic: "mean ± std", or, when cases had no surface (infinite distances), "inf (N of M cases)". */
+function statText(st: {mean?: unknown; std?: unknown; n?: unknown; n_inf?: unknown}): string {
+  const mean = metricNumber((st.mean ?? null) as never);
+  const nInf = typeof st.n_inf === 'number' ? st.n_inf : 0;
+  const n = typeof st.n === 'number' ? st.n : null;
+  if (!Number.isFinite(mean)) return `${fmtValue(mean)}${nInf ? ` (${fmtValue(nInf)} of ${n === null ? '?' : fmtValue(n)} cases inf)` : ''}`;
+  const std = metricNumber((st.std ?? null) as never);
+  return `${fmtMetric(mean)}${Number.isFinite(std) ? ` ± ${fmtMetric(std)}` : ''}${nInf ? ` (${fmtValue(nInf)} inf left out)` : ''}`;
+}
 const METRIC_ORDER = ['dice', 'iou', 'hd95', 'assd', 'precision', 'recall', 'abs_vol_diff_ml', 'rel_vol_diff'];
 
 function metricText(metrics: Record<string, unknown>, pick: (v: unknown) => number): string {
@@ -64,7 +67,7 @@ export function eventLine(e: EngineEvent): string | null {
       const labels = Object.entries(e.labels).filter(([k]) => k !== '0').map(([k, v]) => `${k}=${v}`).join(', ');
       const cache = e.cache_misses || e.cache_hits ? `, cache ${e.cache_hits ?? 0} reused ${e.cache_misses ?? 0} new` : '';
       return `data: ${e.cases} cases (${e.train_cases} train, ${e.val_cases} val), labels ${labels || '-'}, `
-        + `spacing ${e.spacing.join('x')} mm, patch ${e.patch.join('x')}${cache}`;
+        + `spacing ${fmtZyx(e.spacing, 'mm')}, patch ${fmtZyx(e.patch)}${cache}`;
     }
     case 'epoch_end':
       return epochLine(e);
@@ -76,7 +79,7 @@ export function eventLine(e: EngineEvent): string | null {
       const lines = [`evaluated ${e.cases} cases -> ${e.out_dir}`];
       for (const [label, metrics] of Object.entries(e.summary)) {
         const parts = Object.entries(metrics).sort(([a], [b]) => (METRIC_ORDER.indexOf(a) + 99) % 99 - (METRIC_ORDER.indexOf(b) + 99) % 99)
-          .map(([m, st]) => `${m} ${fmtMetric(metricNumber(st.mean ?? null))} ± ${fmtMetric(metricNumber(st.std ?? null))}`);
+          .map(([m, st]) => `${m} ${statText(st)}`);
         lines.push(`  ${label}: ${parts.join('  ')}`);
       }
       return lines.join('\n');
@@ -98,6 +101,8 @@ export class HeadlessReporter {
   private readonly errors: string[] = [];
   private evalSummary?: EventOf<'eval_summary'>;
   private runDir?: string;
+  /** The last epoch started or ended, and of how many (for "stopped watching at epoch 12/21"). */
+  epoch: {epoch: number; epochs: number} | null = null;
   private lastProgress = new Map<string, number>();
 
   constructor(private readonly opts: ReporterOptions) {
@@ -112,15 +117,25 @@ export class HeadlessReporter {
 
   onEvent(e: EngineEvent): void {
     if (e.type === 'run_start' && e.run_dir) this.runDir = e.run_dir;
-    if (e.type === 'epoch_end') this.epochs.push(e);
+    if (e.type === 'epoch_end') {
+      this.epochs.push(e);
+      this.epoch = {epoch: e.epoch, epochs: e.epochs};
+    }
+    if (e.type === 'epoch_start' && !this.epoch) this.epoch = {epoch: e.epoch - 1, epochs: e.epochs};
     if (e.type === 'case_metrics') this.cases.push(e);
     if (e.type === 'eval_summary') this.evalSummary = e;
     if (e.type === 'warning') this.warnings.push(eventLine(e)!.replace(/^warning: /, ''));
     if (e.type === 'error') this.errors.push(eventLine(e)!.replace(/^error: /, ''));
     if (e.type === 'progress') return this.onProgress(e);
-    // Bad-input errors end up in the one-line reason of the summary; printing them twice would be noise.
+    // Bad-input errors end up in the final lines; printing them twice would be noise.
     const text = e.type === 'error' && e.kind === 'bad_input' ? null : eventLine(e);
     if (text !== null) this.line(text, e.type === 'warning' ? 'warn' : e.type === 'error' ? 'error' : undefined);
+  }
+
+  /** Print a job's events as they come; resolves with its result. */
+  async follow(job: Job): Promise<JobResult> {
+    for await (const e of job.events) this.onEvent(e);
+    return job.done;
   }
 
   /** Progress is throttled to one line per stage every 5 s, plus the last. */
@@ -132,43 +147,47 @@ export class HeadlessReporter {
     this.line(`${e.stage} ${e.done}/${e.total}${e.item ? ` ${e.item}` : ''}`);
   }
 
-  onInvalid(info: {line: string; error: string}): void {
-    this.warnings.push(`engine wrote an invalid event (${info.error})`);
-    this.line(`warning: engine wrote an invalid event (${info.error}): ${info.line.slice(0, 120)}`, 'warn');
-  }
-
-  /** The final summary line(s), or the JSON object with --json. Returns the exit code to use. */
-  finish(result: EngineResult, extra: {runDir?: string; hint?: string; data?: Record<string, unknown>} = {}): number {
+  /** The final line(s), or the JSON object with --json. Returns the exit code to use. */
+  finish(result: JobResult, extra: {hint?: string; data?: Record<string, unknown>; doneText?: string} = {}): number {
     const seconds = ((this.opts.now ?? Date.now)() - this.started) / 1000;
-    const runDir = extra.runDir ?? this.runDir;
+    const runDir = result.paths.runDir ?? result.paths.outDir ?? this.runDir;
     const best = this.bestEpoch();
-    const reason = result.spawnError ?? firstEngineMessage(result);
+    const files = result.paths.files;
     if (this.opts.json) {
       const object = {
         command: this.opts.command, status: result.status, exit_code: result.exitCode, seconds: Math.round(seconds * 10) / 10,
-        run_dir: runDir ?? null, best_dice: best?.best ?? null, best_epoch: best?.epoch ?? null,
+        run_dir: result.paths.runDir ?? null, out_dir: result.paths.outDir ?? null, report: result.paths.report ?? null,
+        log_file: result.paths.logFile ?? null, files: files ?? null,
+        best_dice: best?.best ?? null, best_epoch: best?.epoch ?? null,
         epochs: this.epochs.map(e => ({epoch: e.epoch, train_loss: e.train_loss, val_loss: e.val_loss ?? null,
           val_dice: e.val_dice ?? null, lr: e.lr, seconds: e.seconds})),
         cases: this.cases.map(c => ({case: c.case, label: c.label, metrics: c.metrics})),
         eval: this.evalSummary ? {cases: this.evalSummary.cases, out_dir: this.evalSummary.out_dir, summary: this.evalSummary.summary} : null,
-        warnings: this.warnings, errors: this.errors, reason: result.exitCode === 0 ? null : reason ?? null,
+        warnings: this.warnings, errors: this.errors, problems: result.problems, hint: extra.hint ?? null,
         ...extra.data,
       };
       this.opts.json.write(JSON.stringify(object) + '\n');
       return result.exitCode;
     }
-    const where = runDir ? `; run folder ${runDir}` : '';
+    const where = runDir ? `; ${result.paths.runDir ? 'run folder' : 'output in'} ${runDir}` : '';
     if (result.exitCode === 0) {
       const bestText = best ? `, best Dice ${best.best.toFixed(4)} (epoch ${best.epoch})` : '';
       const epochsText = this.epochs.length ? `, ${this.epochs.length} epoch${this.epochs.length > 1 ? 's' : ''}` : '';
       const took = this.opts.showDuration === false ? '' : ` in ${fmtDuration(seconds)}`;
-      this.line(`${this.opts.command} done${took}${epochsText}${bestText}${where}`, 'good');
+      const wrote = files?.length ? `; wrote ${files.length === 1 ? files[0] : `${files.length} files in ${result.paths.outDir ?? runDir}`}` : where;
+      this.line(extra.doneText ?? `${this.opts.command} done${took}${epochsText}${bestText}${wrote}`, 'good');
     } else if (result.exitCode === 130) {
-      this.line(`${this.opts.command} interrupted${this.epochs.length ? ` after epoch ${this.epochs[this.epochs.length - 1].epoch}` : ''}${where}`, 'warn');
+      this.line(extra.doneText ?? `${this.opts.command} interrupted${this.epochs.length ? ` after epoch ${this.epochs[this.epochs.length - 1].epoch}` : ''}${where}`, 'warn');
     } else {
-      // Exit 2 lines were already printed by the engine's own "heartseg:" messages; keep the tail for failures.
-      const log = result.logFile && result.exitCode !== 2 ? `; see ${result.logFile}` : '';
-      this.line(`${this.opts.command} ${result.exitCode === 2 ? 'refused its input' : 'failed'}: ${reason ?? `exit ${result.rawExitCode ?? result.signal}`}${log}`, 'error');
+      // One prefix for every message: "heartseg COMMAND: ..."; a failure names its log.
+      const who = `heartseg ${this.opts.command}`;
+      const problems = result.problems.length ? result.problems : [`exit code ${result.exitCode}`];
+      const log = result.paths.logFile && result.exitCode !== 2 ? `; see ${result.paths.logFile}` : '';
+      if (problems.length === 1) this.line(`${who}: ${result.exitCode === 2 ? '' : 'failed: '}${problems[0]}${log}`, 'error');
+      else {
+        this.line(`${who}: ${result.exitCode === 2 ? '' : 'failed: '}${problems.length} problems${log}:`, 'error');
+        for (const p of problems) this.line(`  - ${p}`, 'error');
+      }
     }
     if (extra.hint) this.line(extra.hint);
     return result.exitCode;
@@ -181,18 +200,4 @@ export class HeadlessReporter {
     }
     return out;
   }
-}
-
-/** The engine's one-line reason: its "heartseg: ..." stderr line, else the error event, else the last stderr line. */
-export function firstEngineMessage(result: EngineResult): string | undefined {
-  const own: string[] = [];
-  result.stderrTail.forEach((l, i) => {
-    if (!l.startsWith('heartseg: ')) return;
-    own.push(l.slice('heartseg: '.length));
-    // A BadInput with several problems lists them on the following "  - " lines.
-    for (let j = i + 1; j < result.stderrTail.length && result.stderrTail[j].startsWith('  - '); j++) own.push(result.stderrTail[j].trim());
-  });
-  if (own.length) return own.join(' ');
-  if (result.errors.length) return result.errors.map(e => (e.file ? `${e.file}: ${e.message}` : e.message)).join('; ');
-  return result.stderrTail.filter(l => l.trim()).at(-1);
 }

@@ -78,6 +78,51 @@ export async function resolvePython(opts: ResolveOptions = {}): Promise<Resolved
   throw new PythonNotFound(`no Python with torch found (${tried.join('; ')}); run \`heartseg setup\` or set HEARTSEG_PYTHON`, false);
 }
 
+/** The engine's answer about an interpreter (py/heartseg/requirements.py, from requirements.txt). */
+export interface PythonCheck {
+  python: string;
+  executable: string;
+  python_ok: boolean;
+  min_python: string;
+  packages: Record<string, string | null>;
+  problems: string[];
+}
+
+const SETUP_HINT = 'run `heartseg setup`, or point --python or HEARTSEG_PYTHON at an interpreter with torch >= 2.4';
+
+/** Ask an interpreter what it has: `python -m heartseg.requirements` (package metadata only, well under a second).
+ * Anything but one JSON answer of that shape (a program that is not Python, an old Python) is an error. */
+export async function checkPython(python: string, env: NodeJS.ProcessEnv = process.env): Promise<PythonCheck | {error: string}> {
+  const r = await execa(python, ['-m', 'heartseg.requirements'], {env: engineEnv(env), extendEnv: false, reject: false,
+    timeout: 60_000, stdin: 'ignore'});
+  const last = String(r.stdout ?? '').trim().split('\n').at(-1) ?? '';
+  try {
+    const answer = JSON.parse(last) as PythonCheck;
+    if (r.exitCode === 0 && answer && typeof answer === 'object' && Array.isArray(answer.problems) && answer.packages) return answer;
+  } catch {
+    // not JSON: said below
+  }
+  const said = String(r.stderr ?? '').trim().split('\n').filter(Boolean).at(-1);
+  const how = r.timedOut ? 'did not answer within 60 s' : r.failed && r.exitCode === undefined ? (r.shortMessage ?? 'could not be started')
+    : `gave no answer to the probe (exit ${r.exitCode ?? r.signal}${said ? `: ${said.slice(0, 200)}` : ''})`;
+  return {error: how};
+}
+
+/** The interpreter, resolved and checked: a PythonNotFound naming what is wrong and how to fix it otherwise. */
+export async function usablePython(opts: ResolveOptions = {}): Promise<ResolvedPython & {check: PythonCheck}> {
+  const env = opts.env ?? process.env;
+  const py = await resolvePython(opts);
+  const usage = py.source === 'flag' || py.source === 'env';
+  const check = await checkPython(py.path, env);
+  if ('error' in check) throw new PythonNotFound(`not a usable Python for the engine: ${py.why} ${check.error}; ${SETUP_HINT}`, usage);
+  if (check.packages.torch === null || check.packages.torch === undefined) {
+    const missing = Object.entries(check.packages).filter(([, v]) => v === null).map(([k]) => k);
+    throw new PythonNotFound(`no Python with torch found (${py.why}: ${py.path} lacks ${missing.join(', ')}); ${SETUP_HINT}`, usage);
+  }
+  if (check.problems.length) throw new PythonNotFound(`not a usable Python for the engine: ${py.why}: ${check.problems.join('; ')}; ${SETUP_HINT}`, usage);
+  return {...py, check};
+}
+
 /** Environment for any engine process: the engine on PYTHONPATH, unbuffered UTF-8 output. */
 export function engineEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const extra = base.PYTHONPATH ? `${path.delimiter}${base.PYTHONPATH}` : '';

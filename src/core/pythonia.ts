@@ -2,6 +2,7 @@
 import {execa} from 'execa';
 import {engineEnv} from './python.js';
 import {pyRoot} from './paths.js';
+import {engineReasons} from './reasons.js';
 
 export type Via = 'pythonia' | 'process';
 
@@ -164,6 +165,6 @@ export function jsonAnswer<T = Record<string, unknown>>(a: Answer): T | undefine
 /** The engine's one-line reason from an answer's stderr ("heartseg: ..."), else its last line. */
 export function answerReason(a: Answer): string {
   const lines = a.stderr.split('\n').filter(l => l.trim());
-  const own = lines.filter(l => l.startsWith('heartseg: ')).map(l => l.slice(10));
-  return own.length ? own.join(' ') : lines.at(-1) ?? `exit ${a.code}`;
+  const own = engineReasons(lines);
+  return own.length ? (own.length > 1 ? `${own.length} problems: ${own.join('; ')}` : own[0]) : lines.at(-1) ?? `exit ${a.code}`;
 }

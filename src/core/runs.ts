@@ -2,8 +2,11 @@
 import {existsSync, readdirSync, readFileSync, statSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type {RunInfo, RunStatus} from './api.js';
+import type {RunInfo, RunStatus} from './app/types.js';
 import {type EngineEvent, parseEventLine} from './events.js';
+import {CONTRACT} from './generated/contract.js';
+
+const RUN = CONTRACT.run_folder;
 
 export type {RunInfo, RunStatus};
 
@@ -12,9 +15,9 @@ const REMOTE_FRESH_MS = 15 * 60_000;
 /** Without a lock, a run whose events changed this recently is taken as still starting up. */
 const UNLOCKED_FRESH_MS = 2 * 60_000;
 
-/** Every valid event of RUN/events.jsonl (invalid or partial lines are skipped). */
-export function readEvents(runDir: string): EngineEvent[] {
-  const file = path.join(runDir, 'events.jsonl');
+/** Every valid event of an events file (RUN/events.jsonl by default; invalid or partial lines are skipped). */
+export function readEvents(runDir: string, name: string = RUN.events): EngineEvent[] {
+  const file = path.join(runDir, name);
   if (!existsSync(file)) return [];
   const out: EngineEvent[] = [];
   for (const line of readFileSync(file, 'utf8').split('\n')) {
@@ -37,7 +40,7 @@ export function tensorboardFiles(dir: string, depth = 2): string[] {
   for (const e of entries) {
     const full = path.join(dir, e.name);
     if (e.isFile() && e.name.startsWith('events.out.tfevents')) found.push(full);
-    else if (e.isDirectory() && depth > 0 && e.name !== 'checkpoints') found.push(...tensorboardFiles(full, depth - 1));
+    else if (e.isDirectory() && depth > 0 && e.name !== RUN.checkpoints) found.push(...tensorboardFiles(full, depth - 1));
   }
   return found;
 }
@@ -61,8 +64,8 @@ function mtime(file: string): number | null {
 
 /** Status when no run_end follows the last run_start: decided by the engine's lock file ("pid host"). */
 export function liveStatus(runDir: string, now = Date.now()): RunStatus {
-  const updated = mtime(path.join(runDir, 'events.jsonl')) ?? mtime(runDir) ?? 0;
-  const lock = path.join(runDir, '.lock');
+  const updated = mtime(path.join(runDir, RUN.events)) ?? mtime(runDir) ?? 0;
+  const lock = path.join(runDir, RUN.lock);
   if (existsSync(lock)) {
     const [pidText, host] = readFileSync(lock, 'utf8').trim().split(/\s+/);
     const pid = Number(pidText);
@@ -74,7 +77,7 @@ export function liveStatus(runDir: string, now = Date.now()): RunStatus {
 
 function readConfig(runDir: string): Record<string, any> | null {
   try {
-    return JSON.parse(readFileSync(path.join(runDir, 'config.json'), 'utf8'));
+    return JSON.parse(readFileSync(path.join(runDir, RUN.config), 'utf8'));
   } catch {
     return null;
   }
@@ -83,12 +86,13 @@ function readConfig(runDir: string): Record<string, any> | null {
 /** Summarise one folder; null when it is not a run (no events.jsonl, no config.json, no TensorBoard logs). */
 export function runInfo(runDir: string, now = Date.now()): RunInfo | null {
   const dir = path.resolve(runDir);
-  const hasEvents = existsSync(path.join(dir, 'events.jsonl'));
+  const hasEvents = existsSync(path.join(dir, RUN.events));
   const config = readConfig(dir);
-  const ckptDir = path.join(dir, 'checkpoints');
-  const checkpoints = existsSync(ckptDir) ? readdirSync(ckptDir).filter(f => f.endsWith('.pt') || f.endsWith('.pth')).sort() : [];
+  const ckptDir = path.join(dir, RUN.checkpoints);
+  const checkpoints = existsSync(ckptDir) ? readdirSync(ckptDir).filter(f => f.endsWith('.pt') || f.endsWith('.pth')).sort()
+    .map(f => path.join(ckptDir, f)) : [];
   const base = {name: path.basename(dir), dir, dataRoot: (config?.data?.root as string) || null, checkpoints,
-    hasEval: existsSync(path.join(dir, 'eval', 'summary.json'))};
+    hasEval: existsSync(path.join(dir, RUN.eval_summary))};
   if (!hasEvents && !config) {
     const tb = tensorboardFiles(dir);
     if (!tb.length) return null;
@@ -114,7 +118,7 @@ export function runInfo(runDir: string, now = Date.now()): RunInfo | null {
     }
   }
   const status: RunStatus = end?.type === 'run_end' ? end.status : events.length || hasEvents ? liveStatus(dir, now) : 'unknown';
-  return {...base, status, epoch, epochs, bestDice, updated: mtime(path.join(dir, 'events.jsonl')) ?? mtime(dir)};
+  return {...base, status, epoch, epochs, bestDice, updated: mtime(path.join(dir, RUN.events)) ?? mtime(dir)};
 }
 
 /** Every run in the runs folder, most recently updated first. */
@@ -129,10 +133,10 @@ export function listRuns(runsDir: string, now = Date.now()): RunInfo[] {
   return runs.sort((a, b) => (b.updated ?? 0) - (a.updated ?? 0));
 }
 
-/** The best checkpoint a run offers for evaluation or prediction. */
+/** The checkpoint a run offers for inspection: the final model, else the best, else the last. */
 export function runCheckpoint(runDir: string): string | null {
-  for (const name of ['best.pt', 'last.pt']) {
-    const file = path.join(runDir, 'checkpoints', name);
+  for (const name of [RUN.final, RUN.best, RUN.last]) {
+    const file = path.join(runDir, name);
     if (existsSync(file)) return file;
   }
   return null;

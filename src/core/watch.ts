@@ -1,9 +1,12 @@
 // Follow a run's events.jsonl as it grows (a cluster job seen from a login node): polling, partial lines kept.
-import {EventEmitter} from 'node:events';
 import {closeSync, existsSync, openSync, readSync, statSync} from 'node:fs';
 import path from 'node:path';
-import {type EngineEvent, parseEventLine} from './events.js';
+import {AsyncQueue} from './app/queue.js';
+import type {Job, JobResult} from './app/types.js';
+import {type EngineEvent, type EventOf, parseEventLine} from './events.js';
+import {CONTRACT} from './generated/contract.js';
 import {LineSplitter} from './lines.js';
+import {codeOfStatus, EXIT, statusOf} from './status.js';
 
 export interface Follower {
   stop(): void;
@@ -61,78 +64,44 @@ export function followLines(file: string, onLine: (line: string) => void, opts: 
   };
 }
 
-export interface WatchEvents {
-  event: [EngineEvent];
-  invalid: [{line: string; error: string}];
-  end: [number];
-}
-
-/** Exit code a run_end stands for. */
-export function endCode(e: Extract<EngineEvent, {type: 'run_end'}>): number {
-  return e.status === 'completed' ? 0 : e.status === 'interrupted' ? 130 : e.exit_code || 1;
-}
-
 /**
- * Events of RUN/events.jsonl from the start, then live. Ends at the first run_end that closes the last run
- * (unless `follow`, which keeps going through resumes until stop()).
+ * Events of RUN/events.jsonl from the start, then live, as a Job. It ends at the run_end that closes the last run
+ * (unless `follow`, which keeps going through resumes until stop()); a resume's run_start after a run_end in the
+ * same read goes on. stop() ends the watch, not the run: the result then says watchStopped.
  */
-export class RunWatcher extends EventEmitter<WatchEvents> {
-  readonly done: Promise<number>;
-  private readonly follower: Follower;
-  private resolve!: (code: number) => void;
-  private ended = false;
-
-  constructor(readonly runDir: string, opts: {follow?: boolean; pollMs?: number} = {}) {
-    super();
-    this.done = new Promise<number>(r => (this.resolve = r));
-    const file = path.join(runDir, 'events.jsonl');
-    this.follower = followLines(file, line => {
-      if (this.ended || !line.trim()) return;
-      const r = parseEventLine(line);
-      if (!r.ok) return void this.emit('invalid', {line, error: r.error});
-      this.emit('event', r.event);
-      if (r.event.type === 'run_end' && !opts.follow) this.pendingEnd = endCode(r.event);
-      if (r.event.type === 'run_start') this.pendingEnd = undefined;
-    }, {pollMs: opts.pollMs});
-    // A run_end ends the watch only if no run_start follows it in the same read (a resumed run goes on).
-    this.check = setInterval(() => {
-      if (this.pendingEnd !== undefined) this.finish(this.pendingEnd);
-    }, Math.max(50, (opts.pollMs ?? 250) * 2));
-  }
-
-  private pendingEnd: number | undefined;
-  private readonly check: NodeJS.Timeout;
-
-  /** Stop following (Ctrl-C): done resolves with 130. */
-  stop(): void {
-    this.finish(130);
-  }
-
-  private finish(code: number): void {
-    if (this.ended) return;
-    this.ended = true;
-    clearInterval(this.check);
-    this.follower.stop();
-    this.emit('end', code);
-    this.resolve(code);
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<EngineEvent> {
-    const queue: EngineEvent[] = [];
-    let wake: (() => void) | undefined;
-    const onEvent = (e: EngineEvent) => {
-      queue.push(e);
-      wake?.();
-    };
-    this.on('event', onEvent);
-    this.done.then(() => wake?.());
-    return {
-      next: async () => {
-        while (!queue.length && !this.ended) await new Promise<void>(r => (wake = r));
-        const value = queue.shift();
-        if (!value) this.off('event', onEvent);
-        return value ? {value, done: false} : {value: undefined, done: true};
-      },
-    };
-  }
+export function watchRun(runDir: string, opts: {follow?: boolean; pollMs?: number} = {}): Job {
+  const queue = new AsyncQueue<EngineEvent>();
+  let lastEnd: EventOf<'run_end'> | undefined;
+  let pendingEnd = false;
+  let finish!: (r: JobResult) => void;
+  const done = new Promise<JobResult>((r) => (finish = r));
+  let ended = false;
+  const follower = followLines(path.join(runDir, CONTRACT.run_folder.events), (line) => {
+    if (ended || !line.trim()) return;
+    const r = parseEventLine(line);
+    if (!r.ok) {
+      queue.push({v: 1, type: 'warning', time: Date.now() / 1000, message: `${runDir}: an invalid event line (${r.error})`});
+      return;
+    }
+    queue.push(r.event);
+    if (r.event.type === 'run_end') {
+      lastEnd = r.event;
+      pendingEnd = !opts.follow;
+    }
+    if (r.event.type === 'run_start') pendingEnd = false;
+  }, {pollMs: opts.pollMs});
+  const end = (stopped: boolean) => {
+    if (ended) return;
+    ended = true;
+    clearInterval(check);
+    follower.stop();
+    queue.end();
+    const exitCode = stopped ? EXIT.interrupted : lastEnd ? codeOfStatus(lastEnd.status, lastEnd.exit_code) : EXIT.failed;
+    finish({exitCode, status: statusOf(exitCode), problems: !stopped && lastEnd && lastEnd.status !== 'completed' ? [lastEnd.reason] : [],
+      paths: {runDir}, runEnd: lastEnd, watchStopped: stopped});
+  };
+  const check = setInterval(() => {
+    if (pendingEnd) end(false);
+  }, Math.max(50, (opts.pollMs ?? 250) * 2));
+  return {kind: 'watch', runDir, outDir: null, events: queue, stop: () => end(true), done};
 }

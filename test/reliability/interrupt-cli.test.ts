@@ -23,7 +23,9 @@ beforeAll(async () => {
   data = writeGoodDataset(path.join(tmp, 'data'), await loadSources(python, env, tmp));
   // An "interpreter" the CLI can be pointed at: the real one, running the engine through the pause hooks.
   hooked = path.join(tmp, 'python-with-hooks');
-  writeFileSync(hooked, `#!${python}\nimport sys\nsys.path.insert(0, ${JSON.stringify(path.join(repoRoot, 'py', 'tests'))})\n`
+  // Anything but the engine (the CLI's interpreter check, `-m heartseg.requirements`) goes to the real interpreter.
+  writeFileSync(hooked, `#!${python}\nimport os, sys\nif sys.argv[1:3] != ['-m', 'heartseg']:\n    os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n`
+    + `sys.path.insert(0, ${JSON.stringify(path.join(repoRoot, 'py', 'tests'))})\n`
     + 'import reliability_hooks\nsys.exit(reliability_hooks.main(sys.argv[1:]))\n');
   chmodSync(hooked, 0o755);
   writeFileSync(path.join(tmp, 'deterministic.json'), JSON.stringify({train: {deterministic: true, tb_image_every: 100, step_event_seconds: 0}}));

@@ -5,7 +5,7 @@ import path from 'node:path';
 import React from 'react';
 import {cleanup, render} from 'ink-testing-library';
 import {afterAll, afterEach, beforeAll, expect, it} from 'vitest';
-import {createCore} from '../../src/core/facade/index.js';
+import {createCore} from '../../src/core/api.js';
 import {App} from '../../src/ui/root.js';
 import {type Corpus, loadSources, writeCorpus} from '../helpers/bad-corpus.js';
 import {KEY, press, until} from '../ui-keys.js';

@@ -46,12 +46,16 @@ function sameGeometry(img: NiftiVolume, lab: LabelMap, labelFile: string, proble
   return true;
 }
 
-/** Training needs one 3-D volume per file (a trailing axis of 1 is still 3-D): say so about the file itself. */
+/** Training needs one 3-D volume per file (a trailing axis of 1 is still 3-D); the problem, or null. */
+export function shapeProblem(s: readonly number[]): string | null {
+  if (s.length === 3 || (s.length === 4 && s[3] === 1)) return null;
+  return `not a 3-D volume: shape ${s.join('x')} (each image and label must be one 3-D volume)`;
+}
+
 function notThreeD(v: {header: {shape: number[]}}, file: string, problems: Problem[]): boolean {
-  const s = v.header.shape;
-  if (s.length === 3 || (s.length === 4 && s[3] === 1)) return false;
-  problems.push({file, message: `not a 3-D volume: shape ${s.join('x')} (each image and label must be one 3-D volume)`});
-  return true;
+  const message = shapeProblem(v.header.shape);
+  if (message) problems.push({file, message});
+  return message !== null;
 }
 
 function centreSlices(img: NiftiVolume, lab: LabelMap, centre: [number, number, number]): SliceView[] {

@@ -1,5 +1,6 @@
 // Text report of a dataset analysis: case table, summary, label-volume histogram, centre slices.
 // Direct module imports keep PNG encoding (pngjs) out of the text path's start-up.
+import {toZyx} from '../format.js';
 import {renderSliceHalfBlocks} from '../render/halfblock.js';
 import {renderHistogram} from '../render/histogram.js';
 import {formatNumber as num, sideBySide, table} from '../render/table.js';
@@ -20,13 +21,18 @@ export function foregroundLabels(a: DatasetAnalysis): string[] {
   return Object.keys(a.summary.labelVolumes);
 }
 
+/** The orientation most cases share: the summary's per-file-axis medians are shown in its z, y, x order. */
+export function commonOrientation(a: DatasetAnalysis): string | null {
+  return Object.entries(a.summary.orientations).sort((x, y) => y[1] - x[1])[0]?.[0] ?? null;
+}
+
 export function caseTable(a: DatasetAnalysis): string[] {
   const fg = foregroundLabels(a);
-  const header = ['case', 'shape', 'spacing mm', 'orient', 'min', 'max', 'mean', 'p0.5', 'p99.5', ...fg.map((v) => `${a.summary.labelVolumes[v].name} mL (voxels)`)];
+  const header = ['case', 'shape z,y,x', 'spacing z,y,x mm', 'orient', 'min', 'max', 'mean', 'p0.5', 'p99.5', ...fg.map((v) => `${a.summary.labelVolumes[v].name} mL (voxels)`)];
   const rows = a.cases.map((c) => [
     c.name,
-    c.shape.join('x'),
-    c.spacing.map((s) => num(s)).join('x'),
+    toZyx(c.shape.slice(0, 3), c.orientation).join('x'),
+    toZyx(c.spacing.slice(0, 3), c.orientation).map((s) => num(s)).join('x'),
     c.orientation,
     num(c.intensity.min),
     num(c.intensity.max),
@@ -40,12 +46,13 @@ export function caseTable(a: DatasetAnalysis): string[] {
 
 export function summaryLines(a: DatasetAnalysis): string[] {
   const s = a.summary;
+  const usual = commonOrientation(a);
   const field = (k: string, v: string) => `  ${k.padEnd(16)}${v}`;
   const lines = [
     'Summary',
     field('cases', `${s.cases} analysed of ${a.pairs} pairs`),
-    field('median spacing', `${s.medianSpacing.map((v) => num(v)).join(' x ')} mm`),
-    field('shapes', [0, 1, 2].map((i) => (s.shapeMin[i] === s.shapeMax[i] ? `${s.shapeMin[i]}` : `${s.shapeMin[i]}-${s.shapeMax[i]}`)).join(' x ')),
+    field('median spacing', `z,y,x ${toZyx(s.medianSpacing, usual).map((v) => num(v)).join(' x ')} mm`),
+    field('shapes', `z,y,x ${toZyx([0, 1, 2], usual).map((i) => (s.shapeMin[i] === s.shapeMax[i] ? `${s.shapeMin[i]}` : `${s.shapeMin[i]}-${s.shapeMax[i]}`)).join(' x ')}`),
     field('orientation', Object.entries(s.orientations).map(([o, n]) => `${o} (${n})`).join(', ') || '-'),
     field('intensity', `${num(s.intensity.min)} .. ${num(s.intensity.max)}, mean of case means ${num(s.intensity.meanOfMeans)}`),
   ];

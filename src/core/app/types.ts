@@ -19,8 +19,10 @@ export interface Plan {
   /** One reason per planned dotted key. */
   reasons: Record<string, string>;
   estimates: Record<string, number>;
-  /** The device it planned for, e.g. "cpu: AMD EPYC (2 cores)". */
+  /** The device it planned for, e.g. "cpu: AMD EPYC". */
   device: string;
+  /** The engine's whole answer (fingerprint, device), as `plan --json` prints it. */
+  raw: Record<string, unknown>;
 }
 
 /** What a config is built from; each layer is optional. */
@@ -215,6 +217,19 @@ export interface DoctorStatus {
   message: string;
 }
 
+/** Everything `heartseg doctor` reports (snake_case, as printed with --json). */
+export interface DoctorReport {
+  python: {path: string; source: string; why: string; version: string} | null;
+  engine: {
+    torch: string | null; cuda_available: boolean; cuda: string | null; cudnn: number | null; threads?: number;
+    devices: Array<{index: number; name: string; total_memory_mb: number; capability: string; bf16: boolean}>;
+    packages: Record<string, string | null>; problems: string[]; python: {version: string; executable: string};
+  } | null;
+  problems: string[];
+  via: string | null;
+  pythonia_fallback?: string;
+}
+
 export interface DatasetRef {
   root: string;
   name: string;
@@ -222,9 +237,9 @@ export interface DatasetRef {
 
 export interface DatasetCase {
   name: string;
-  /** Voxels as stored in the file (x, y, z). */
+  /** Voxels in z, y, x order (the engine's, after reorientation to RAS). */
   shape: number[];
-  /** Voxel size in mm (x, y, z). */
+  /** Voxel size in mm, z, y, x. */
   spacing: number[];
   orientation: string | null;
   min: number | null;
@@ -294,7 +309,11 @@ export interface Core {
   /** The dataset given on the command line, if any. */
   defaultData: string | null;
 
+  /** One line for the UI's status bar. */
   doctor(): Promise<DoctorStatus>;
+  doctorReport(): Promise<DoctorReport>;
+  /** The engine's interpreter, resolved and checked (a bad-input error naming what is wrong otherwise). */
+  python(): Promise<string>;
 
   // datasets
   listDatasets(): Promise<DatasetRef[]>;
@@ -305,7 +324,7 @@ export interface Core {
 
   // config
   /** The engine's plan for a dataset and device ('auto', 'cpu', 'cuda'). Rejects with the engine's problems. */
-  plan(data: string, opts?: {device?: string} & AbortOptions): Promise<Plan>;
+  plan(data: string, opts?: {device?: string; budgetMinutes?: number; cacheDir?: string} & AbortOptions): Promise<Plan>;
   presets(): Preset[];
   /** Build and check a config from its layers (synchronous: presets and files are small). */
   configure(layers: ConfigLayers): Configured;
@@ -321,7 +340,8 @@ export interface Core {
   score(req: ScoreRequest): Promise<Job>;
   export(req: ExportRequest): Promise<Job>;
   synth(req: SynthRequest): Promise<Job>;
-  inspect(file: string, opts?: {patch?: number[]}): Promise<CheckpointDetails>;
+  /** Describe a checkpoint; with text, `lines` holds the engine's own table (per-block shapes). */
+  inspect(file: string, opts?: {patch?: number[]; text?: boolean}): Promise<CheckpointDetails>;
 
   // runs
   /** A run by path or by name in the runs folder (absolute); throws a bad-input error when there is none. */

@@ -2,7 +2,7 @@
 import React from 'react';
 import {Text} from 'ink';
 import {blockBar} from '../lib/bars.js';
-import {fmtDuration} from '../state/format.js';
+import {fmtDuration} from '../../core/format.js';
 import {useColour} from '../theme.js';
 
 export interface ProgressBarProps {

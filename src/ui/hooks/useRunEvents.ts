@@ -1,20 +1,20 @@
-// Feed an engine run's events through a pure reducer; the process's exit is recorded even without run_end.
+// Feed a job's events through a pure reducer; its end is recorded even without run_end (with the engine's reasons).
 import {useEffect, useReducer} from 'react';
-import type {EngineRun} from '../../core/api.js';
+import type {Job, JobResult} from '../../core/api.js';
 import type {EngineEvent} from '../../core/events.js';
 import {exitedWithoutEnd, pushMessage, type CommonState} from '../state/common.js';
 import {errorText} from './useAsync.js';
 
-type Action = {kind: 'event'; event: EngineEvent} | {kind: 'exit'; code: number} | {kind: 'fail'; message: string};
+type Action = {kind: 'event'; event: EngineEvent} | {kind: 'exit'; result: JobResult} | {kind: 'fail'; message: string};
 
 export function useRunEvents<S extends CommonState>(
-  run: EngineRun | null,
+  run: Job | null,
   reducer: (state: S, event: EngineEvent) => S,
   initial: S,
 ): S {
   const [state, dispatch] = useReducer((s: S, a: Action): S => {
     if (a.kind === 'event') return reducer(s, a.event);
-    if (a.kind === 'exit') return exitedWithoutEnd(s, a.code);
+    if (a.kind === 'exit') return exitedWithoutEnd(s, a.result.exitCode, a.result.problems);
     const msg = {level: 'error' as const, text: a.message};
     return exitedWithoutEnd({...s, error: msg, messages: pushMessage(s.messages, msg)}, 1);
   }, initial);
@@ -27,8 +27,8 @@ export function useRunEvents<S extends CommonState>(
           if (!live) return;
           dispatch({kind: 'event', event});
         }
-        const code = await run.done;
-        if (live) dispatch({kind: 'exit', code});
+        const result = await run.done;
+        if (live) dispatch({kind: 'exit', result});
       } catch (e) {
         if (live) dispatch({kind: 'fail', message: errorText(e)});
       }

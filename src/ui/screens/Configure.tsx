@@ -1,66 +1,104 @@
-// Configure: a form generated from the config schema, validated as you type; presets; save; model size; train.
-import React, {useMemo, useReducer, useState} from 'react';
+// Configure: the core's layered config for a dataset: the engine's plan first (each value marked with where it came
+// from and why), presets, edits validated as you type in the engine's words, the engine's cost estimate; t trains it.
+import React, {useEffect, useMemo, useReducer, useState} from 'react';
 import {Box, Text} from 'ink';
+import {configFields, formatFieldValue, getKey} from '../../core/config.js';
+import {fmtDuration, fmtValue} from '../../core/format.js';
+import type {Estimate} from '../../core/app/types.js';
 import {Frame, bodyRows} from '../components/Frame.js';
 import {Prompt} from '../components/Prompt.js';
-import {errorText, useAsync} from '../hooks/useAsync.js';
+import {errorText} from '../hooks/useAsync.js';
 import {useKeys} from '../hooks/useKeys.js';
-import {fieldError, formReducer, initialForm, type FormAction, type FormState} from '../state/formReducer.js';
-import {fit, fmtBytes, fmtInt} from '../state/format.js';
-import {trainingMemory, unetParameters} from '../state/modelSize.js';
-import {fieldsFromSchema, formatFieldValue, getPath, schemaValidator, setPath} from '../state/schemaFields.js';
+import {fieldErrors, formReducer, initialForm, visibleFields, type FormAction, type FormState} from '../state/formReducer.js';
+import {fit, fmtInt} from '../state/format.js';
 import {useColour, useSize} from '../theme.js';
 import type {ScreenProps} from './types.js';
 
-/** Parameter count and memory of the configured network, or why they cannot be computed. */
-export function modelSizeLines(config: Record<string, unknown>): string[] {
-  const features = getPath(config, 'model.features');
-  const inCh = Number(getPath(config, 'model.in_channels'));
-  const outRaw = Number(getPath(config, 'model.out_channels'));
-  const patch = getPath(config, 'data.patch');
-  const batch = Number(getPath(config, 'data.batch'));
-  try {
-    const shape = {features: features as number[], inChannels: inCh, outChannels: outRaw > 0 ? outRaw : 1};
-    const params = unetParameters(shape);
-    const mem = trainingMemory(shape, patch as number[], batch);
-    return [
-      `${fmtInt(params)} parameters${outRaw > 0 ? '' : ' (1 output channel assumed)'}`,
-      `training memory ≈ ${fmtBytes(mem.totalBytes)} fp32 (activations ${fmtBytes(mem.activationBytes)} for ${batch} x ${(patch as number[]).join('x')}, weights+Adam ${fmtBytes(mem.parameterBytes)})`,
-    ];
-  } catch (e) {
-    return [`model size: ${errorText(e)}`];
-  }
+/** Wait this long after the last change before asking the engine for an estimate. */
+export const ESTIMATE_DEBOUNCE_MS = 400;
+
+/** The estimate as one line, or why there is none. */
+export function estimateLine(e: Estimate | null, pending: boolean, error: string | null): string {
+  if (error) return `estimate: ${error}`;
+  if (!e) return pending ? 'estimating…' : '';
+  if (e.parameters === null) return `estimate: ${e.problems[0] ?? 'none'}`;
+  const parts = [`${fmtInt(e.parameters)} parameters`, e.memory_gb !== null ? `${fmtValue(e.memory_gb, 2)} GB per step` : null,
+    e.step_seconds !== null ? `${fmtValue(e.step_seconds, 2)} s/step` : null,
+    e.total_minutes !== null ? `${fmtDuration(e.total_minutes * 60)} in total` : null].filter(Boolean);
+  return `estimate${pending ? ' (updating)' : ''}: ${parts.join(' · ')}${e.device ? ` (${e.device})` : ''}`;
 }
 
 export function Configure({core, go, back, root}: ScreenProps & {root?: string}) {
   const c = useColour();
   const {columns, rows} = useSize();
-  const fields = useMemo(() => fieldsFromSchema(core.configSchema), [core]);
-  const validate = useMemo(() => schemaValidator(core.configSchema), [core]);
+  const fields = useMemo(() => configFields(), []);
+  const configure = core.configure;
   const [form, dispatch] = useReducer(
-    (s: FormState, a: FormAction) => formReducer(s, a, validate),
+    (s: FormState, a: FormAction) => formReducer(s, a, configure),
     null,
-    () => {
-      const defaults = core.defaultConfig();
-      const start = root ? setPath(defaults, 'data.root', root) : defaults;
-      return initialForm(fields, start, validate);
-    },
+    () => initialForm(fields, {data: root}, configure, root ? 'set' : 'all'),
   );
-  const presets = useAsync(() => core.presets(), [core]);
+  const presets = useMemo(() => {
+    try {
+      return core.presets();
+    } catch {
+      return [];
+    }
+  }, [core]);
+  const [planning, setPlanning] = useState<'idle' | 'running' | 'done' | 'failed'>(root ? 'running' : 'idle');
   const [note, setNote] = useState<string | null>(null);
   const [finding, setFinding] = useState(false);
-  const presetList = presets.status === 'done' ? presets.value : [];
-  const errorCount = Object.keys(form.errors).length;
+  // The engine's plan for this dataset and device, as `heartseg train DATA` starts from.
+  useEffect(() => {
+    if (!root) return;
+    const abort = new AbortController();
+    core.plan(root, {device: 'auto', signal: abort.signal}).then(
+      (plan) => {
+        if (abort.signal.aborted) return;
+        dispatch({type: 'plan', plan});
+        setPlanning('done');
+      },
+      (e: unknown) => {
+        if (abort.signal.aborted) return;
+        setPlanning('failed');
+        setNote(`plan unavailable: ${errorText(e)}; starting from the defaults`);
+      },
+    );
+    return () => abort.abort();
+  }, [core, root]);
+  // The engine's estimate of what is configured now: asked after a pause, an older question dropped.
+  const [estimate, setEstimate] = useState<{value: Estimate | null; pending: boolean; error: string | null}>({value: null, pending: true, error: null});
+  const configJson = JSON.stringify(form.configured.config);
+  useEffect(() => {
+    const abort = new AbortController();
+    setEstimate((e) => ({...e, pending: true}));
+    const timer = setTimeout(() => {
+      core.estimate(JSON.parse(configJson) as Record<string, unknown>, {signal: abort.signal}).then(
+        (value) => !abort.signal.aborted && setEstimate({value, pending: false, error: null}),
+        (e: unknown) => !abort.signal.aborted && setEstimate({value: null, pending: false, error: errorText(e)}),
+      );
+    }, ESTIMATE_DEBOUNCE_MS);
+    return () => {
+      clearTimeout(timer);
+      abort.abort();
+    };
+  }, [core, configJson]);
+
+  // The config's own checks, and the engine's whole-config ones (e.g. the patch against the depth) from the estimate.
+  const problems = [...form.configured.problems, ...(estimate.value?.problems ?? []).filter((p) => !form.configured.problems.includes(p))];
+  const errors = fieldErrors(problems, fields);
+  const layers = form.configured.layers;
+  const choices = [null, ...presets.map((p) => p.name)];
   const nextPreset = () => {
-    if (!presetList.length) return setNote(presets.status === 'error' ? `presets: ${presets.error}` : presets.status === 'loading' ? 'presets are still loading' : 'no presets found');
-    const i = presetList.findIndex((p) => p.name === form.preset);
-    const p = presetList[(i + 1) % presetList.length];
-    dispatch({type: 'preset', name: p.name, config: p.config, defaults: core.defaultConfig()});
-    setNote(`preset ${p.name}${p.description ? `: ${p.description}` : ''}`);
+    const i = choices.indexOf(layers.preset ?? null);
+    const name = choices[(i + 1) % choices.length];
+    dispatch({type: 'preset', name});
+    const p = presets.find((x) => x.name === name);
+    setNote(name ? `preset ${name}${p?.description ? `: ${p.description}` : ''}` : form.plan ? 'the plan for this dataset' : 'the defaults');
   };
   const save = () => {
-    if (errorCount) return setNote(`fix ${errorCount} problem(s) before saving`);
-    core.saveConfig(form.config).then(
+    if (problems.length) return setNote(`fix ${problems.length} problem(s) before saving`);
+    core.saveConfig(form.configured.config).then(
       (path) => {
         dispatch({type: 'saved', path});
         setNote(`saved to ${path}`);
@@ -69,9 +107,11 @@ export function Configure({core, go, back, root}: ScreenProps & {root?: string})
     );
   };
   const train = () => {
-    if (errorCount) return setNote(`fix ${errorCount} problem(s) before training`);
-    if (!getPath(form.config, 'data.root')) return setNote('set data.root to a dataset folder first');
-    go({screen: 'train', launch: {mode: 'new', config: form.config}});
+    if (problems.length) return setNote(`fix ${problems.length} problem(s) before training: ${problems[0]}`);
+    if (!getKey(form.configured.config, 'data.root')) return setNote('set data.root to a dataset folder first');
+    if (planning === 'running') return setNote('still planning: a moment');
+    if (estimate.pending) return setNote('checking the config with the engine: a moment');
+    go({screen: 'train', launch: {mode: 'new', configured: form.configured}});
   };
   const editing = form.editing !== null;
   useKeys(
@@ -86,6 +126,7 @@ export function Configure({core, go, back, root}: ScreenProps & {root?: string})
           space: () => dispatch({type: 'cycle', delta: 1}),
           left: () => dispatch({type: 'cycle', delta: -1}),
           right: () => dispatch({type: 'cycle', delta: 1}),
+          a: () => dispatch({type: 'view', view: form.view === 'all' ? 'set' : 'all'}),
           p: nextPreset,
           w: save,
           t: train,
@@ -97,20 +138,28 @@ export function Configure({core, go, back, root}: ScreenProps & {root?: string})
   const find = (text: string) => {
     setFinding(false);
     const q = text.trim().toLowerCase();
-    const i = q ? fields.findIndex((f) => f.key.toLowerCase().includes(q)) : -1;
-    if (i < 0) return setNote(q ? `no field matches "${q}"` : null);
-    dispatch({type: 'move', delta: i - form.cursor});
+    const hit = q ? fields.find((f) => f.key.toLowerCase().includes(q)) : undefined;
+    if (!hit) return setNote(q ? `no field matches "${q}"` : null);
+    dispatch({type: 'goto', key: hit.key});
   };
 
+  const shown = visibleFields(form);
+  const field = shown[form.cursor];
   const body = bodyRows(rows);
-  const field = fields[form.cursor];
-  const sizeLines = modelSizeLines(form.config);
-  const infoLines = 2 + sizeLines.length + (note ? 1 : 0) + (finding ? 1 : 0);
+  const estimateText = estimateLine(estimate.value, estimate.pending, estimate.error);
+  const infoLines = 3 + (note ? 1 : 0) + (finding ? 1 : 0);
   const listRows = Math.max(3, body - infoLines);
-  const first = Math.max(0, Math.min(form.cursor - Math.floor(listRows / 2), fields.length - listRows));
-  const keyW = Math.min(28, Math.max(18, Math.floor(columns * 0.35)));
-  const status = `${form.preset ? `preset ${form.preset} · ` : ''}${errorCount ? `${errorCount} problem(s)` : 'valid'}${form.dirty ? ' · unsaved' : form.savedPath ? ' · saved' : ''}`;
-  const currentError = field ? fieldError(form.errors, field.key) : null;
+  const first = Math.max(0, Math.min(form.cursor - Math.floor(listRows / 2), shown.length - listRows));
+  const keyW = Math.min(28, Math.max(18, Math.floor(columns * 0.3)));
+  const valueW = Math.max(12, Math.min(20, columns - keyW - 10));
+  const origin = layers.preset ? `preset ${layers.preset}` : form.plan ? `plan (${form.plan.device})` : planning === 'running' ? 'planning…' : 'defaults';
+  const status = `${origin} · ${problems.length ? `${problems.length} problem(s)` : 'valid'}${form.dirty ? ' · edited' : ''}${form.savedPath ? ' · saved' : ''}`;
+  const currentError = field ? errors[field.key] ?? null : null;
+  const source = field ? form.configured.sources[field.key] ?? 'default' : 'default';
+  const reason = field ? form.configured.reasons[field.key] : undefined;
+  const about = form.editing?.error ? `✗ ${form.editing.error}` : currentError ? `✗ ${currentError}`
+    : field ? (reason ? `plan: ${reason}` : `${field.description}${source !== 'default' ? ` (set by ${source})` : ''}`) : '';
+  const sourceColour: Record<string, string | undefined> = {plan: 'cyan', preset: 'magenta', file: 'blue', user: 'yellow'};
   return (
     <Frame
       title="configure"
@@ -118,36 +167,37 @@ export function Configure({core, go, back, root}: ScreenProps & {root?: string})
       keys={
         editing
           ? [['enter', 'accept'], ['esc', 'cancel'], ['⌫', 'delete']]
-          : [['↑↓', 'field'], ['enter', 'edit'], ['←→', 'choice'], ['p', 'preset'], ['/', 'find'], ['w', 'save'], ['t', 'train'], ['esc', 'back']]
+          : [['↑↓', 'field'], ['enter', 'edit'], ['p', 'preset'], ['a', form.view === 'all' ? 'set only' : 'all'], ['/', 'find'], ['w', 'save'], ['t', 'train'], ['esc', 'back']]
       }
     >
       <Box flexDirection="column" height={listRows}>
-        {fields.slice(first, first + listRows).map((f, i) => {
+        {planning === 'running' && shown.length <= 1 ? <Text dimColor>asking the engine for a plan for {root}…</Text> : null}
+        {shown.slice(first, first + listRows).map((f, i) => {
           const index = first + i;
           const isCursor = index === form.cursor;
-          const err = fieldError(form.errors, f.key);
-          const value = isCursor && form.editing ? form.editing.buffer : formatFieldValue(getPath(form.config, f.key));
-          const changed = JSON.stringify(getPath(form.config, f.key)) !== JSON.stringify(f.defaultValue);
+          const err = errors[f.key];
+          const from = form.configured.sources[f.key] ?? 'default';
+          const text = isCursor && form.editing ? form.editing.buffer : formatFieldValue(getKey(form.configured.config, f.key));
           return (
             <Text key={f.key} wrap="truncate" inverse={isCursor && !editing}>
-              <Text color={err ? c('red') : changed ? c('yellow') : undefined}>{fit(f.key, keyW)}</Text> {isCursor && editing ? <Text underline>{value}▏</Text> : value}
+              <Text color={err ? c('red') : undefined}>{fit(f.key, keyW)}</Text> {isCursor && editing ? <Text underline>{text}▏</Text> : fit(text, valueW)}
+              {!(isCursor && editing) && from !== 'default' ? <Text color={c(sourceColour[from] ?? 'white')}> {from}</Text> : null}
+              {!(isCursor && editing) && form.configured.reasons[f.key] ? <Text dimColor>: {form.configured.reasons[f.key]}</Text> : null}
               {f.kind === 'enum' && isCursor && !editing ? <Text dimColor> ({f.options?.join('|')})</Text> : null}
               {err && !(isCursor && editing) ? <Text color={c('red')}> ✗</Text> : null}
             </Text>
           );
         })}
       </Box>
-      <Text wrap="truncate" color={form.editing?.error || currentError ? c('red') : undefined}>
-        {form.editing?.error ? `✗ ${form.editing.error}` : currentError ? `✗ ${field.key}: ${currentError}` : field ? <Text dimColor>{field.description}</Text> : ''}
+      <Text wrap="truncate" color={form.editing?.error || currentError ? c('red') : undefined} dimColor={!form.editing?.error && !currentError && !reason}>
+        {about}
       </Text>
       <Text wrap="truncate" dimColor>
-        {presetList.length ? `presets: ${presetList.map((p) => p.name).join(', ')}` : ''}
+        {`presets: ${choices.map((n) => (n ?? 'plan') === (layers.preset ?? 'plan') ? `[${n ?? 'plan'}]` : n ?? 'plan').join(' ')}${problems.length && !currentError ? ` · ✗ ${problems[0]}` : ''}`}
       </Text>
-      {sizeLines.map((l) => (
-        <Text key={l} wrap="truncate" color={c('cyan')}>
-          {l}
-        </Text>
-      ))}
+      <Text wrap="truncate" color={c(estimate.error ? 'red' : 'cyan')}>
+        {estimateText}
+      </Text>
       {note ? <Text wrap="truncate" color={c('yellow')}>{note}</Text> : null}
       {finding ? <Prompt label="find field:" onSubmit={find} onCancel={() => setFinding(false)} /> : null}
     </Frame>

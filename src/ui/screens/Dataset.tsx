@@ -25,7 +25,7 @@ export function Dataset(props: ScreenProps & {root?: string}) {
   return <DatasetView {...props} root={root} />;
 }
 
-/** One number when isotropic, else z/y/x. */
+/** One number when isotropic, else z/y/x (the core gives them in z, y, x order). */
 function spacingText(spacing: number[]): string {
   const r = spacing.map((s) => +s.toFixed(3));
   return r.every((s) => s === r[0]) ? String(r[0] ?? '') : r.join('/');
@@ -96,7 +96,7 @@ function DatasetView({core, go, back, root}: ScreenProps & {root: string}) {
       <Box height={panel}>
         <Box flexDirection="column" width={leftW}>
           <Text bold wrap="truncate">
-            {fit(' case', nameW)} {fit('shape', 10)} {fit('mm', 13)} {fit('mL', 6, 'right')}
+            {fit(' case', nameW)} {fit('z,y,x', 10)} {fit('mm z,y,x', 13)} {fit('mL', 6, 'right')}
           </Text>
           {cases.slice(first, first + tableRows).map((cs, i) => (
             <Text key={cs.name} wrap="truncate" inverse={first + i === selected}>

@@ -1,7 +1,7 @@
 // Evaluate: the per-case metrics table (sortable), the summary, reference vs prediction slices, and a 3D view.
 import React, {useEffect, useMemo, useState} from 'react';
 import {Box, Text} from 'ink';
-import type {EngineRun} from '../../core/api.js';
+import type {Job} from '../../core/api.js';
 import {Frame, bodyRows} from '../components/Frame.js';
 import {MetricsTable} from '../components/MetricsTable.js';
 import {ProgressBar} from '../components/ProgressBar.js';
@@ -28,7 +28,7 @@ interface EvaluateArgs {
 export function Evaluate(props: ScreenProps & EvaluateArgs) {
   const {core, runDir, start} = props;
   // Without a new evaluation, show the one recorded in the run's events.
-  const history = useAsync(() => (start ? Promise.resolve(initialEval) : core.readRun(runDir).then((d) => replayEval(d.events))), [core, runDir, start]);
+  const history = useAsync(() => (start ? Promise.resolve(initialEval) : core.readRun(runDir).then((d) => replayEval([...d.events, ...d.evalEvents]))), [core, runDir, start]);
   if (history.status === 'loading') return <Frame title="evaluate" keys={[['esc', 'back']]}><Text>reading {runDir}…</Text></Frame>;
   return <EvaluateView {...props} initial={history.status === 'done' ? history.value : initialEval} />;
 }
@@ -37,12 +37,12 @@ function EvaluateView({core, runDir, start, data, back, initial}: ScreenProps & 
   const c = useColour();
   const {colour} = useTheme();
   const {columns, rows} = useSize();
-  const [run, setRun] = useState<EngineRun | null>(null);
+  const [run, setRun] = useState<Job | null>(null);
   const [startError, setStartError] = useState<string | null>(null);
   useEffect(() => {
     if (!start) return;
     let live = true;
-    core.evaluate({runDir, data}).then(
+    core.evaluate({model: {kind: 'run', runDir}, data}).then(
       (r) => (live ? setRun(r) : r.stop()),
       (e: unknown) => live && setStartError(errorText(e)),
     );

@@ -24,7 +24,7 @@ export function Home({core, go, quit}: HomeProps) {
   const c = useColour();
   const {columns, rows} = useSize();
   const doctor = useAsync(() => core.doctor(), [core]);
-  const runs = useAsync(() => core.listRuns(), [core]);
+  const runs = useAsync(async () => core.listRuns(), [core]);
   const datasets = useAsync(() => core.listDatasets(), [core]);
   const [pick, setPick] = useState(0);
   const dataList = datasets.status === 'done' ? datasets.value : [];

@@ -49,7 +49,7 @@ export function RunDetailView({detail, inspected, width, height}: RunDetailViewP
   const c = useColour();
   const {info} = detail;
   const train = replayTrain(detail.events);
-  const evaluation = replayEval(detail.events);
+  const evaluation = replayEval([...detail.events, ...detail.evalEvents]);
   const charts: Chart[] = [];
   if (train.history.length > 0) {
     const h = train.history;

@@ -1,7 +1,9 @@
 // Runs: every run folder (finished, running, interrupted, TensorBoard-only) with curves and checkpoints; actions.
 import React, {useEffect, useState} from 'react';
 import {Box, Text} from 'ink';
-import type {CheckpointDetails, EngineRun} from '../../core/api.js';
+import type {CheckpointDetails, Job} from '../../core/api.js';
+import {parseAssignments} from '../../core/app/configure.js';
+import {defaultRunName} from '../../core/paths.js';
 import {Frame, bodyRows} from '../components/Frame.js';
 import {Prompt} from '../components/Prompt.js';
 import {errorText, useAsync} from '../hooks/useAsync.js';
@@ -19,14 +21,14 @@ export function Runs({core, go: push, replace, back, select}: ScreenProps & {sel
   const c = useColour();
   const {columns, rows} = useSize();
   const [refresh, setRefresh] = useState(0);
-  const runs = useAsync(() => core.listRuns(), [core, refresh]);
+  const runs = useAsync(async () => core.listRuns(), [core, refresh]);
   const list = runs.status === 'done' ? runs.value : [];
   const [index, setIndex] = useState(0);
   const [inspected, setInspected] = useState<CheckpointDetails | null>(null);
   const [ckpt, setCkpt] = useState(0);
   const [note, setNote] = useState<string | null>(null);
-  const [prompting, setPrompting] = useState(false);
-  const [predictRun, setPredictRun] = useState<EngineRun | null>(null);
+  const [prompting, setPrompting] = useState<'predict' | 'resume' | null>(null);
+  const [predictRun, setPredictRun] = useState<Job | null>(null);
   const predict = useRunEvents(predictRun, evalReducer, initialEval);
   useEffect(() => {
     if (select && list.length) setIndex(Math.max(0, list.findIndex((r) => r.dir === select || r.name === select)));
@@ -60,7 +62,7 @@ export function Runs({core, go: push, replace, back, select}: ScreenProps & {sel
         const path = run.checkpoints[ckpt % run.checkpoints.length];
         setCkpt((k) => k + 1);
         setNote(`inspecting ${path}…`);
-        core.inspectCheckpoint(path).then(
+        core.inspect(path).then(
           (d) => {
             setInspected(d);
             setNote(null);
@@ -72,7 +74,7 @@ export function Runs({core, go: push, replace, back, select}: ScreenProps & {sel
         if (!run) return;
         if (run.status === 'tensorboard') return setNote('a TensorBoard-only folder cannot be resumed');
         if (run.status === 'running') return setNote('this run is still running: press w to watch it');
-        go({screen: 'train', launch: {mode: 'resume', runDir: run.dir}});
+        setPrompting('resume');
       },
       e: () => {
         if (!run?.checkpoints.length) return setNote('this run has no checkpoint to evaluate');
@@ -85,16 +87,25 @@ export function Runs({core, go: push, replace, back, select}: ScreenProps & {sel
       },
       p: () => {
         if (!run?.checkpoints.length) return setNote('this run has no checkpoint to predict with');
-        setPrompting(true);
+        setPrompting('predict');
       },
     },
     {isActive: !prompting},
   );
+  // The same changes `heartseg train --resume RUN --epochs 40` takes: the core passes them on, the engine judges.
+  const startResume = (text: string) => {
+    setPrompting(null);
+    if (!run) return;
+    const {edits, problems} = parseAssignments(text);
+    if (problems.length) return setNote(`resume: ${problems.join('; ')}`);
+    go({screen: 'train', launch: {mode: 'resume', runDir: run.dir, edits}});
+  };
   const startPredict = (input: string) => {
-    setPrompting(false);
+    setPrompting(null);
     if (!run || !input.trim()) return;
-    const outDir = `${run.dir}/predictions`;
-    core.predict({runDir: run.dir, inputs: [input.trim()], outDir}).then(
+    // Predictions go to their own folder in the runs folder: nothing is written into the run.
+    const outDir = `${core.runsDir}/${defaultRunName(`predict-${run.name}`)}`;
+    core.predict({model: {kind: 'run', runDir: run.dir}, inputs: [input.trim()], outDir}).then(
       (r) => {
         setPredictRun(r);
         setNote(`predicting into ${outDir}…`);
@@ -109,7 +120,7 @@ export function Runs({core, go: push, replace, back, select}: ScreenProps & {sel
   const listRows = Math.max(1, body - 1 - footer);
   const first = Math.max(0, Math.min(index - Math.floor(listRows / 2), list.length - listRows));
   const predictLine = predict.end
-    ? `predict ${predict.end.status}${predict.end.status === 'completed' ? ` · wrote ${run?.dir}/predictions` : ` · ${predict.error?.text ?? predict.end.reason}`}`
+    ? `predict ${predict.end.status}${predict.end.status === 'completed' ? ` · wrote ${predictRun?.outDir}` : ` · ${predict.error?.text ?? predict.end.reason}`}`
     : predict.stage
       ? `predict ${predict.stage.done}/${predict.stage.total} ${predict.stage.item ?? ''}`
       : 'predict: starting…';
@@ -142,7 +153,8 @@ export function Runs({core, go: push, replace, back, select}: ScreenProps & {sel
       </Box>
       {note ? <Text color={c('yellow')} wrap="truncate">{note}</Text> : null}
       {predictRun ? <Text wrap="truncate">{predictLine}</Text> : null}
-      {prompting ? <Prompt label="predict which image file or folder?" onSubmit={startPredict} onCancel={() => setPrompting(false)} /> : null}
+      {prompting === 'predict' ? <Prompt label="predict which image file or folder?" onSubmit={startPredict} onCancel={() => setPrompting(null)} /> : null}
+      {prompting === 'resume' ? <Prompt label="resume; changes (e.g. epochs=40), enter for none:" onSubmit={startResume} onCancel={() => setPrompting(null)} /> : null}
     </Frame>
   );
 }

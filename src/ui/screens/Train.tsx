@@ -1,7 +1,7 @@
 // Train: progress with ETA and throughput, live loss/Dice/lr charts, memory, the epoch log; stop, board, evaluate.
 import React, {useEffect, useState} from 'react';
 import {Box, Text} from 'ink';
-import type {Board, EngineRun} from '../../core/api.js';
+import type {Board, Job} from '../../core/api.js';
 import {Frame, bodyRows} from '../components/Frame.js';
 import {LineChart} from '../components/LineChart.js';
 import {LogView} from '../components/LogView.js';
@@ -9,7 +9,8 @@ import {ProgressBar} from '../components/ProgressBar.js';
 import {errorText, useAsync} from '../hooks/useAsync.js';
 import {useKeys} from '../hooks/useKeys.js';
 import {useRunEvents} from '../hooks/useRunEvents.js';
-import {fmtCount, fmtDuration, fmtMb, fmtNum} from '../state/format.js';
+import {fmtDuration} from '../../core/format.js';
+import {fmtCount, fmtMb, fmtNum} from '../state/format.js';
 import type {TrainLaunch} from '../state/navReducer.js';
 import {epochEtaSeconds, initialTrain, replayTrain, runEtaSeconds, trainReducer, type TrainState} from '../state/trainReducer.js';
 import {useColour, useSize} from '../theme.js';
@@ -30,15 +31,17 @@ export function Train(props: ScreenProps & {launch: TrainLaunch}) {
 function TrainView({core, launch, replace, back, initial}: ScreenProps & {launch: TrainLaunch; initial: TrainState}) {
   const c = useColour();
   const {columns, rows} = useSize();
-  const [run, setRun] = useState<EngineRun | null>(null);
+  const [run, setRun] = useState<Job | null>(null);
   const [startError, setStartError] = useState<string | null>(null);
   const [note, setNote] = useState<string | null>(null);
   const [board, setBoard] = useState<Board | null>(null);
   const [stopping, setStopping] = useState(false);
   useEffect(() => {
     let live = true;
-    const start =
-      launch.mode === 'new' ? core.train({config: launch.config}) : launch.mode === 'resume' ? core.train({resume: launch.runDir}) : core.watch(launch.runDir);
+    const start: Promise<Job> =
+      launch.mode === 'new' ? core.train({configured: launch.configured})
+        : launch.mode === 'resume' ? core.resume({run: launch.runDir, edits: launch.edits})
+          : Promise.resolve().then(() => core.watch(launch.runDir));
     start.then(
       (r) => (live ? setRun(r) : r.stop()),
       (e: unknown) => live && setStartError(errorText(e)),
@@ -72,7 +75,7 @@ function TrainView({core, launch, replace, back, initial}: ScreenProps & {launch
     },
     e: () => {
       if (!finished || !runDir || state.checkpoints.length === 0) return;
-      const data = launch.mode === 'new' ? (launch.config as {data?: {root?: string}}).data?.root : undefined;
+      const data = launch.mode === 'new' ? (launch.configured.config as {data?: {root?: string}}).data?.root : undefined;
       replace({screen: 'evaluate', runDir, start: true, data});
     },
     escape: () => (finished || watching ? back() : setNote('training is running: press s to stop it first (the checkpoint is kept)')),

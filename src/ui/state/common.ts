@@ -103,10 +103,13 @@ export function commonReducer<S extends CommonState>(state: S, event: EngineEven
   }
 }
 
-/** The process ended without a run_end event (crash, kill): record it so the screen does not wait forever. */
-export function exitedWithoutEnd<S extends CommonState>(state: S, exitCode: number): S {
+/** The process ended without a run_end event (refused input, crash, kill): record it with the engine's reasons
+ * so the screen does not wait forever and says why. */
+export function exitedWithoutEnd<S extends CommonState>(state: S, exitCode: number, problems: string[] = []): S {
   if (state.end) return state;
   const status = exitCode === 0 ? 'completed' : exitCode === 130 ? 'interrupted' : 'failed';
-  const end: RunEnd = {status, reason: `engine exited with code ${exitCode}`, exitCode, bestDice: null, epoch: null};
-  return {...state, status, end, stage: null};
+  const reason = problems.length ? problems.join('; ') : `engine exited with code ${exitCode}`;
+  const end: RunEnd = {status, reason, exitCode, bestDice: null, epoch: null};
+  const messages = problems.reduce((m, text) => pushMessage(m, {level: 'error', text}), state.messages);
+  return {...state, status, end, stage: null, messages, error: problems.length ? {level: 'error', text: problems[0]} : state.error};
 }

@@ -1,16 +1,5 @@
 // Number, duration and rate formatting shared by reducers' consumers; pure.
 
-/** Seconds as a short human duration: "42s", "3m05s", "1h02m". */
-export function fmtDuration(seconds: number | null | undefined): string {
-  if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return '--';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
-  const h = Math.floor(m / 60);
-  return `${h}h${String(m % 60).padStart(2, '0')}m`;
-}
-
 /** A metric value with fixed digits; infinities and missing values spelled out. */
 export function fmtNum(value: number | null | undefined, digits = 4): string {
   if (value === null || value === undefined || Number.isNaN(value)) return '-';

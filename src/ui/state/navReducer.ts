@@ -1,8 +1,9 @@
 // Which screen is shown: a stack of routes so Esc goes back where you came from. Pure.
+import type {Configured} from '../../core/app/types.js';
 
 export type TrainLaunch =
-  | {mode: 'new'; config: Record<string, unknown>}
-  | {mode: 'resume'; runDir: string}
+  | {mode: 'new'; configured: Configured}
+  | {mode: 'resume'; runDir: string; edits?: Record<string, unknown>}
   | {mode: 'watch'; runDir: string};
 
 export type Route =

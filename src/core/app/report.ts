@@ -1,6 +1,8 @@
 // A dataset analysis (core/analyze) as the Dataset screen shows it: per-case rows, summary lines, problems.
-import type {DatasetReport} from '../api.js';
+import type {DatasetReport} from './types.js';
 import type {DatasetAnalysis} from '../analyze/index.js';
+import {commonOrientation} from '../analyze/report.js';
+import {toZyx} from '../format.js';
 
 const num = (v: number, digits = 2) => String(+v.toFixed(digits));
 
@@ -13,9 +15,10 @@ export function datasetReport(a: DatasetAnalysis): DatasetReport {
     .filter(([value]) => value !== '0')
     .reduce((sum, [, share]) => sum + share, 0);
   const orientations = Object.entries(s.orientations).map(([o, n]) => `${o} ${n}`).join(', ');
+  const usual = commonOrientation(a);
   const summary = [
-    `${a.pairs} pairs of ${a.images} images and ${a.labelFiles} labels · median spacing ${s.medianSpacing.map((v) => num(v, 3)).join(' x ')} mm`,
-    `shapes ${s.shapeMin.join('x')} to ${s.shapeMax.join('x')} · orientation ${orientations || '-'} · foreground ${num(foreground * 100, 1)} %`,
+    `${a.pairs} pairs of ${a.images} images and ${a.labelFiles} labels · median spacing z,y,x ${toZyx(s.medianSpacing, usual).map((v) => num(v, 3)).join(' x ')} mm`,
+    `shapes z,y,x ${toZyx(s.shapeMin, usual).join('x')} to ${toZyx(s.shapeMax, usual).join('x')} · orientation ${orientations || '-'} · foreground ${num(foreground * 100, 1)} %`,
   ];
   if (labels) summary.push(labels);
   return {
@@ -23,8 +26,8 @@ export function datasetReport(a: DatasetAnalysis): DatasetReport {
     name: a.name,
     cases: a.cases.map((c) => ({
       name: c.name,
-      shape: c.shape.slice(0, 3),
-      spacing: c.spacing.slice(0, 3),
+      shape: toZyx(c.shape.slice(0, 3), c.orientation),
+      spacing: toZyx(c.spacing.slice(0, 3), c.orientation),
       orientation: c.orientation,
       min: c.intensity.min,
       max: c.intensity.max,

@@ -1,10 +1,13 @@
 // Case views for the UI: a dataset case (image + label) and an evaluated case (image, reference, prediction).
 import {existsSync, readFileSync} from 'node:fs';
 import path from 'node:path';
-import type {Axis, CaseView, MaskVolume} from '../api.js';
+import type {Axis, CaseView, MaskVolume} from './types.js';
 import {discoverDataset} from '../analyze/index.js';
+import {CONTRACT} from '../generated/contract.js';
 import {readNifti, type NiftiVolume} from '../nifti/index.js';
 import {colourPalette, extractSlice, planeAxis, renderSliceHalfBlocks} from '../render/index.js';
+
+const RUN = CONTRACT.run_folder;
 
 interface Layer {
   name: string;
@@ -69,8 +72,8 @@ export async function openDatasetCase(root: string, name: string, env: NodeJS.Pr
 /** The dataset an evaluation used: eval/summary.json says, else the run's config. */
 function evalDataRoot(runDir: string): string {
   for (const [file, pick] of [
-    ['eval/summary.json', (j: any) => j?.data],
-    ['config.json', (j: any) => j?.data?.root],
+    [RUN.eval_summary, (j: any) => j?.data],
+    [RUN.config, (j: any) => j?.data?.root],
   ] as const) {
     try {
       const root = pick(JSON.parse(readFileSync(path.join(runDir, file), 'utf8')));
@@ -79,12 +82,13 @@ function evalDataRoot(runDir: string): string {
       // not there or not JSON: try the next
     }
   }
-  throw new Error(`${runDir}: neither eval/summary.json nor config.json names the dataset`);
+  throw new Error(`${runDir}: neither ${RUN.eval_summary} nor ${RUN.config} names the dataset`);
 }
 
 export async function evalCaseView(runDir: string, name: string, env: NodeJS.ProcessEnv): Promise<CaseView> {
   const {image, label} = await findPair(evalDataRoot(runDir), name);
-  const candidates = ['eval/predictions', 'predictions'].map((d) => path.join(runDir, d, `${name}.nii.gz`));
+  // The evaluation keeps each case's prediction under its own name (CONTRACT.run_folder.eval_predictions).
+  const candidates = [path.join(runDir, RUN.eval_predictions, `${name}${RUN.prediction_suffix}.nii.gz`)];
   const predFile = candidates.find((f) => existsSync(f));
   const [img, ref, pred] = await Promise.all([readNifti(image), readNifti(label), predFile ? readNifti(predFile) : null]);
   const layers: Layer[] = [{name: 'reference', vol: ref}];
@@ -93,6 +97,6 @@ export async function evalCaseView(runDir: string, name: string, env: NodeJS.Pro
     layers.push({name: 'prediction', vol: pred});
     sameGrid(img, layers[1], predFile!);
   }
-  const note = pred ? undefined : `no saved prediction (looked for ${path.relative(runDir, candidates[0])} and ${path.relative(runDir, candidates[1])})`;
+  const note = pred ? undefined : `no saved prediction (looked for ${candidates[0]})`;
   return caseView(name, img, layers, env, note);
 }
