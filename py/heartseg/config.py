@@ -182,8 +182,8 @@ class TrainConfig(Section):
     """CPU threads for torch (0 means torch's default)."""
     ema_decay: float = setting(0.0, ge=0, lt=1)
     """Exponential moving average of the weights for the final model (0: off)."""
-    bn_recalibration: int = setting(0, ge=0)
-    """Training batches over which BatchNorm statistics are recomputed for the final model (0: off)."""
+    bn_recalibration: int = setting(32, ge=0)
+    """Training batches over which BatchNorm statistics are recomputed for the final model, checkpoints/final.pt (0: off)."""
     checkpoint_minutes: float = setting(5.0, ge=0, resume=True)
     """Write last.pt at most this often, besides the end and every stop (0: after every epoch)."""
     tb_image_every: int = setting(5, ge=1, resume=True)

@@ -252,6 +252,9 @@ class Trainer:
         `batches(start_step, count)` yields the batches for global steps start_step .. start_step+count-1."""
         t = self.cfg.train
         self.remember_data(prepared)
+        from heartseg.train import finalize  # the final model: weight average per step, BatchNorm batches at the end
+
+        finalize.attach(self, batches)
         per_step_voxels = float(self.cfg.data.batch * int(np.prod(self.cfg.data.patch)) * self.info.world_size)
         while self.epoch < t.epochs:
             epoch = self.epoch + 1
@@ -286,9 +289,11 @@ class Trainer:
                 val = self.validate(prepared, val_names, keep_sample=want_image)
                 val_seconds = time.perf_counter() - tick
             if self.epoch_end(epoch, val, val_seconds):
+                finalize.finalize(self)  # checkpoints/final.pt
                 return Outcome("completed", "early_stopping", 0, self.epoch, self.best["dice"])
             if stop_after_epoch is not None and self.epoch >= stop_after_epoch and self.epoch < t.epochs:
                 return Outcome("interrupted", "stop_after_epoch", 130, self.epoch, self.best["dice"])
+        finalize.finalize(self)  # checkpoints/final.pt
         return Outcome("completed", "max_epochs", 0, self.epoch, self.best["dice"])
 
     def _interrupted(self) -> Outcome:

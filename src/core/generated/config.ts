@@ -240,7 +240,7 @@ export interface TrainConfig {
    */
   ema_decay: number;
   /**
-   * Training batches over which BatchNorm statistics are recomputed for the final model (0: off).
+   * Training batches over which BatchNorm statistics are recomputed for the final model, checkpoints/final.pt (0: off).
    */
   bn_recalibration: number;
   /**
