@@ -92,3 +92,31 @@ def test_apply_init_unit():
     with pytest.raises(Exception, match="patch"):
         apply_init(cfgmod.from_dict({"data": {"patch": [8, 32, 32]}, "model": {"features": [4, 8]}}),
                    {"data": {"patch": [8, 32, 32]}}, init)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_plan_with_init_plans_only_what_the_checkpoint_leaves_free(device):
+    from heartseg import planning as P
+    from heartseg.checkpoint import LoadedCheckpoint, application
+    from heartseg.planning.fixed import fit_to_checkpoint
+
+    dev = (P.Device("cpu", "2-core test CPU", 2, 16.0, 2 * 25e9) if device == "cpu"
+           else P.Device("cuda", "4 GB test GPU", 8, 4.0, 20e12))
+    fp = P.Fingerprint([[0.625] * 3] * 20, [[88, 140, 190]] * 20, label_fractions={1: 0.08})
+    own = P.make_plan(fp, dev)
+    arch = {"in_channels": 1, "out_channels": 1, "features": [32, 64, 128, 256, 320]}
+    ckpt = LoadedCheckpoint(state_dict={}, architecture=arch, kind="raw")
+    plan = fit_to_checkpoint(own, dev, arch, application(ckpt))
+    assert plan.config["model"]["features"] == arch["features"]
+    assert plan.config["data"]["normalization"] == "minmax" and plan.config["data"]["spacing"] == "native"
+    assert all(p % 32 == 0 and p >= 32 for p in plan.config["data"]["patch"])  # 5 levels
+    assert "not planned" in plan.reasons["model.features"] and "kept from the checkpoint" in plan.reasons["data.spacing"]
+    assert plan.reasons["data.patch"].startswith("planned for the checkpoint's network")
+    # estimates are those of the checkpoint's network on the chosen patch, not of the plan's own network
+    from heartseg import cost
+    from heartseg.planning.rules import step_seconds
+
+    assert plan.estimates["parameters"] == cost.parameters(arch["features"]) != own.estimates["parameters"]
+    assert plan.estimates["step_seconds"] == round(step_seconds(arch["features"], plan.config["data"]["patch"],
+                                                                plan.config["data"]["batch"], dev), 3)
+    assert plan.estimates["memory_gb"] <= dev.memory_gb * (0.85 if device == "cuda" else 0.5)

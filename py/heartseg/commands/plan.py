@@ -28,6 +28,7 @@ def add_arguments(p) -> None:
                    help="training time to plan for (default: 45 on a CPU, 120 on a GPU)")
     p.add_argument("--cache-dir", default="", help="preprocessed-case cache to read label sizes from")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--init", metavar="CKPT", help="plan for fine-tuning CKPT: its network and preprocessing are kept")
 
 
 def check_dataset(root: str, cache_dir: str | None) -> None:
@@ -66,6 +67,12 @@ def run(args) -> int:
         plan = planning.measured_plan(fingerprint, device, args.budget_minutes)
     except ValueError as e:
         raise BadInput(str(e), args.data) from None
+    if args.init:  # the checkpoint fixes the network and preprocessing; patch, batch and steps stay planned
+        from heartseg.checkpoint import application, load_checkpoint
+        from heartseg.planning.fixed import fit_to_checkpoint
+
+        init = load_checkpoint(args.init)
+        plan = fit_to_checkpoint(plan, device, init.architecture, application(init), args.budget_minutes)
     if args.json:
         fp = dataclasses.asdict(fingerprint)
         summary = {"cases": len(fp["shapes"]), "modality": fp["modality"], "intensity": fp["intensity"],
