@@ -1,12 +1,17 @@
 """Segmentation metrics per case and label: overlap, surface distances in mm, volume differences in mL.
 
 Documented values where a ratio is undefined (never NaN):
-- both masks empty: dice = iou = precision = recall = 1, hd95 = assd = 0, volume differences 0;
-- one mask empty: dice = iou = 0, hd95 = assd = inf; precision (no predicted voxels) and recall (no reference
-  voxels) are 0; rel_vol_diff is inf when the reference is empty.
+- both masks empty: dice = iou = precision = recall = 1, hd95 = hd95_pooled = assd = 0, volume differences 0;
+- one mask empty (a missed structure, or one predicted where there is none): dice = iou = 0; hd95, hd95_pooled
+  and assd are the diagonal of the image's box in mm (sqrt of the sum of (size x spacing)^2), the largest
+  distance the image can hold, so a miss scores the worst finite distance and means stay numbers; precision (no
+  predicted voxels) and recall (no reference voxels) are 0; rel_vol_diff is 1 for an empty prediction and inf
+  only when the reference is empty (a volume relative to nothing).
 Surface voxels are a mask's voxels with a background 6-neighbour (outside the volume counts as background).
-HD95 is the larger of the two directed 95th percentiles (linear interpolation) of surface-to-surface distances;
-ASSD the mean of all surface distances in both directions; distances use the voxel spacing.
+HD95 is the larger of the two directed 95th percentiles (linear interpolation) of surface-to-surface distances
+(MONAI's value); HD95 pooled is the 95th percentile of both directions' distances together (MedPy's `hd95`, which
+the left-atrium literature reports); ASSD the mean of all surface distances in both directions; distances use the
+voxel spacing, in mm.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 METRIC_NAMES: tuple[str, ...] = (
-    "dice", "iou", "precision", "recall", "hd95", "assd", "abs_vol_diff_ml", "rel_vol_diff")
+    "dice", "iou", "precision", "recall", "hd95", "hd95_pooled", "assd", "abs_vol_diff_ml", "rel_vol_diff")
 """Every metric case_metrics reports, in the column order of metrics.csv."""
 HIGHER_IS_BETTER = {"dice", "iou", "precision", "recall"}
 METRIC_INFO: dict[str, dict[str, str]] = {
@@ -26,10 +31,15 @@ METRIC_INFO: dict[str, dict[str, str]] = {
     "precision": {"unit": "", "description": "share of predicted voxels that are in the reference"},
     "recall": {"unit": "", "description": "share of reference voxels that are predicted"},
     "hd95": {"unit": "mm", "description": "95th-percentile Hausdorff distance, the larger of the two directed values "
-                                          "(MONAI)"},
-    "assd": {"unit": "mm", "description": "average symmetric surface distance"},
+                                          "(MONAI); the image box's diagonal when one mask is empty"},
+    "hd95_pooled": {"unit": "mm", "description": "95th percentile of both directions' surface distances pooled "
+                                                 "(MedPy hd95, as LA papers report it); the image box's diagonal "
+                                                 "when one mask is empty"},
+    "assd": {"unit": "mm", "description": "average symmetric surface distance; the image box's diagonal when one "
+                                          "mask is empty"},
     "abs_vol_diff_ml": {"unit": "mL", "description": "absolute volume difference"},
-    "rel_vol_diff": {"unit": "", "description": "volume difference relative to the reference"},
+    "rel_vol_diff": {"unit": "", "description": "volume difference relative to the reference (inf when the "
+                                                "reference is empty)"},
 }
 """Unit and meaning of each metric (exported to schema/contract.json for the front's tables)."""
 
@@ -99,6 +109,11 @@ def _check_spacing(spacing: Sequence[float]) -> tuple[float, float, float]:
     return s  # type: ignore[return-value]
 
 
+def box_diagonal(shape: Sequence[int], spacing: Sequence[float]) -> float:
+    """The diagonal of an image's box in mm: the distance reported when one of two masks is empty."""
+    return float(np.sqrt(sum((float(n) * float(s)) ** 2 for n, s in zip(shape, spacing))))
+
+
 def binary_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float]) -> dict[str, float]:
     """All METRIC_NAMES for one pair of boolean masks (see the module docstring for empty masks)."""
     p, r = _check_pair(pred, ref)
@@ -108,7 +123,7 @@ def binary_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float]) 
     tp = int(np.logical_and(p, r).sum())
     out: dict[str, float] = {}
     if n_p + n_r == 0:
-        out.update(dice=1.0, iou=1.0, precision=1.0, recall=1.0, hd95=0.0, assd=0.0)
+        out.update(dice=1.0, iou=1.0, precision=1.0, recall=1.0, hd95=0.0, hd95_pooled=0.0, assd=0.0)
     else:
         out["dice"] = 2.0 * tp / (n_p + n_r)
         out["iou"] = tp / (n_p + n_r - tp)
@@ -116,10 +131,12 @@ def binary_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float]) 
         out["recall"] = tp / n_r if n_r else 0.0
         if n_p and n_r:
             d_pr, d_rp = surface_distances(p, r, spacing)
+            both = np.concatenate([d_pr, d_rp])
             out["hd95"] = float(max(np.percentile(d_pr, 95), np.percentile(d_rp, 95)))
-            out["assd"] = float(np.concatenate([d_pr, d_rp]).mean())
+            out["hd95_pooled"] = float(np.percentile(both, 95))
+            out["assd"] = float(both.mean())
         else:
-            out["hd95"] = out["assd"] = float("inf")
+            out["hd95"] = out["hd95_pooled"] = out["assd"] = box_diagonal(p.shape, spacing)
     out["abs_vol_diff_ml"] = abs(n_p - n_r) * voxel_ml
     out["rel_vol_diff"] = abs(n_p - n_r) / n_r if n_r else (0.0 if n_p == 0 else float("inf"))
     return {name: out[name] for name in METRIC_NAMES}

@@ -32,27 +32,33 @@ OUTER = np.sort(np.r_[np.ones(96), np.full(48, math.sqrt(2)), np.full(8, math.sq
 CASES = [
     # name, pred, ref, spacing, expected subset
     ("identical", SHIFT[0], SHIFT[0], (1, 1, 1),
-     dict(dice=1, iou=1, precision=1, recall=1, hd95=0, assd=0, abs_vol_diff_ml=0, rel_vol_diff=0)),
+     dict(dice=1, iou=1, precision=1, recall=1, hd95=0, hd95_pooled=0, assd=0, abs_vol_diff_ml=0, rel_vol_diff=0)),
+    # pooled: 112 distances, 72 zeros then 40 ones; the 95th percentile sits at index 105.45: 1
     ("shift-x", *SHIFT, (1, 1, 1),
-     dict(dice=0.75, iou=0.6, precision=0.75, recall=0.75, hd95=1.0, assd=40 / 112, abs_vol_diff_ml=0)),
+     dict(dice=0.75, iou=0.6, precision=0.75, recall=0.75, hd95=1.0, hd95_pooled=1.0, assd=40 / 112,
+          abs_vol_diff_ml=0)),
     ("shift-x anisotropic", *SHIFT, (3.0, 2.0, 0.5),
-     dict(dice=0.75, hd95=0.5, assd=0.5 * 40 / 112, abs_vol_diff_ml=0)),
+     dict(dice=0.75, hd95=0.5, hd95_pooled=0.5, assd=0.5 * 40 / 112, abs_vol_diff_ml=0)),
+    # pooled: 56 inner + 96 outer ones (indices 0-151), 48 x sqrt(2) (152-199), 8 x sqrt(3); index 196.65: sqrt(2),
+    # below the MONAI value, which is the outer surface's own 95th percentile
     ("nested", *NESTED, (1, 1, 1),
      dict(dice=128 / 280, iou=64 / 216, precision=1.0, recall=64 / 216,
-          hd95=OUTER[143] + 0.45 * (OUTER[144] - OUTER[143]), assd=(56 + OUTER.sum()) / 208,
+          hd95=OUTER[143] + 0.45 * (OUTER[144] - OUTER[143]), hd95_pooled=math.sqrt(2), assd=(56 + OUTER.sum()) / 208,
           abs_vol_diff_ml=152 / 1000, rel_vol_diff=152 / 216)),
     ("nested, 2 mm voxels", *NESTED, (2, 2, 2),
-     dict(dice=128 / 280, hd95=2 * (OUTER[143] + 0.45 * (OUTER[144] - OUTER[143])),
+     dict(dice=128 / 280, hd95=2 * (OUTER[143] + 0.45 * (OUTER[144] - OUTER[143])), hd95_pooled=2 * math.sqrt(2),
           assd=2 * (56 + OUTER.sum()) / 208, abs_vol_diff_ml=152 * 8 / 1000)),
     ("both empty", np.zeros((5, 5, 5), bool), np.zeros((5, 5, 5), bool), (1, 1, 1),
-     dict(dice=1, iou=1, precision=1, recall=1, hd95=0, assd=0, abs_vol_diff_ml=0, rel_vol_diff=0)),
+     dict(dice=1, iou=1, precision=1, recall=1, hd95=0, hd95_pooled=0, assd=0, abs_vol_diff_ml=0, rel_vol_diff=0)),
+    # one mask empty: distances are the box diagonal, sqrt(10^2 + 5^2 + 2.5^2) mm here, never inf
     ("empty prediction", np.zeros((5, 5, 5), bool), box((5, 5, 5), (1, 1, 1), (3, 3, 3)), (2, 1, 0.5),
-     dict(dice=0, iou=0, precision=0, recall=0, hd95=math.inf, assd=math.inf, abs_vol_diff_ml=8 * 1e-3,
-          rel_vol_diff=1.0)),
+     dict(dice=0, iou=0, precision=0, recall=0, hd95=math.sqrt(131.25), hd95_pooled=math.sqrt(131.25),
+          assd=math.sqrt(131.25), abs_vol_diff_ml=8 * 1e-3, rel_vol_diff=1.0)),
     ("empty reference", box((5, 5, 5), (1, 1, 1), (3, 3, 3)), np.zeros((5, 5, 5), bool), (1, 1, 1),
-     dict(dice=0, iou=0, precision=0, recall=0, hd95=math.inf, assd=math.inf, rel_vol_diff=math.inf)),
+     dict(dice=0, iou=0, precision=0, recall=0, hd95=math.sqrt(75), hd95_pooled=math.sqrt(75), assd=math.sqrt(75),
+          rel_vol_diff=math.inf)),
     ("disjoint voxels 3 mm apart", box((3, 3, 5), (1, 1, 0), (2, 2, 1)), box((3, 3, 5), (1, 1, 3), (2, 2, 4)),
-     (1, 1, 1), dict(dice=0, precision=0, recall=0, hd95=3.0, assd=3.0)),
+     (1, 1, 1), dict(dice=0, precision=0, recall=0, hd95=3.0, hd95_pooled=3.0, assd=3.0)),
 ]
 
 
@@ -119,7 +125,7 @@ def test_case_metrics_per_label_name_skips_background():
     got = case_metrics(pred, ref, (1, 1, 1), {0: "background", 1: "atrium", 3: "ventricle"})
     assert list(got) == ["atrium", "ventricle"]
     assert got["atrium"]["dice"] == 1.0
-    assert got["ventricle"]["dice"] == 0.0 and math.isinf(got["ventricle"]["hd95"])
+    assert got["ventricle"]["dice"] == 0.0 and got["ventricle"]["hd95"] == pytest.approx(math.sqrt(108))
 
 
 @pytest.mark.parametrize("call,match", [
@@ -159,3 +165,23 @@ def test_agrees_with_monai_on_random_masks(seed, spacing):
     assert got["dice"] == pytest.approx(m_dice, abs=1e-6)
     assert got["hd95"] == pytest.approx(m_hd95, abs=half_diag)
     assert got["assd"] == pytest.approx(m_assd, abs=half_diag)
+    assert got["hd95_pooled"] <= got["hd95"]  # the pooled percentile never exceeds the larger directed one
+
+
+@pytest.mark.parametrize("shape, spacing", [((5, 5, 5), (1, 1, 1)), ((4, 30, 30), (2.5, 0.7, 0.7))])
+def test_empty_prediction_prints_no_infinity(shape, spacing):
+    # a missed structure: every metric a finite number, so tables, means and JSON stay readable
+    ref = np.zeros(shape, bool)
+    ref[1:3, 1:3, 1:3] = True
+    got = binary_metrics(np.zeros(shape, bool), ref, spacing)
+    assert all(math.isfinite(v) for v in got.values()), got
+    diagonal = math.sqrt(sum((n * s) ** 2 for n, s in zip(shape, spacing)))
+    assert got["hd95"] == got["hd95_pooled"] == got["assd"] == pytest.approx(diagonal)
+
+
+def test_every_metric_is_documented():
+    from heartseg.metrics import METRIC_INFO
+
+    assert list(METRIC_INFO) == list(METRIC_NAMES)
+    assert METRIC_INFO["hd95_pooled"]["unit"] == "mm" and "MedPy" in METRIC_INFO["hd95_pooled"]["description"]
+    assert "diagonal" in METRIC_INFO["hd95"]["description"]

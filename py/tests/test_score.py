@@ -65,13 +65,16 @@ def test_scores_folders(folders, tmp_path, capsys, monkeypatch):
     # a 4x4x3 cube shifted one voxel along k: 32 of 48 shared; the distance is the 2 mm voxel size along k
     assert rows["b"]["dice"] == pytest.approx(2 * 32 / 96)
     assert rows["b"]["hd95"] == pytest.approx(2.0)
-    assert rows["c"]["dice"] == 0.0 and math.isinf(rows["c"]["hd95"]) and math.isinf(rows["c"]["assd"])
+    # nothing predicted: distances are the image box's diagonal, sqrt(6^2 + 8^2 + 16^2) mm (metrics.py), not inf
+    diagonal = math.sqrt(356)
+    assert rows["c"]["dice"] == 0.0 and rows["c"]["hd95"] == pytest.approx(diagonal)
+    assert rows["c"]["assd"] == pytest.approx(diagonal) and rows["c"]["hd95_pooled"] == pytest.approx(diagonal)
     assert rows["c"]["abs_vol_diff_ml"] == pytest.approx(48 * 0.5 * 0.8 * 2.0 / 1000)
-    assert ",inf," in (tmp_path / "out" / "metrics.csv").read_text()
+    assert "inf" not in (tmp_path / "out" / "metrics.csv").read_text()
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     hd95 = summary["summary"]["atrium"]["hd95"]
     assert summary["cases"] == 3
-    assert hd95["mean"] == "inf" and hd95["std"] is None and hd95["max"] == "inf" and hd95["n_inf"] == 1
+    assert hd95["mean"] == pytest.approx((2.0 + diagonal) / 3) and hd95["n_inf"] == 0 and hd95["max"] == pytest.approx(diagonal)
     assert hd95["median"] == pytest.approx(2.0) and hd95["min"] == 0.0
     assert summary["summary"]["atrium"]["dice"]["mean"] == pytest.approx((1 + 2 / 3) / 3)
     for r in records:
@@ -79,7 +82,8 @@ def test_scores_folders(folders, tmp_path, capsys, monkeypatch):
     kinds = [r["type"] for r in records]
     assert kinds[0] == "run_start" and kinds[-1] == "run_end" and records[-1]["status"] == "completed"
     assert kinds.count("case_metrics") == 3 and kinds.count("progress") == 3 and "eval_summary" in kinds
-    assert next(r for r in records if r["type"] == "case_metrics" and r["case"] == "c")["metrics"]["hd95"] == "inf"
+    assert next(r for r in records if r["type"] == "case_metrics" and r["case"] == "c")["metrics"]["hd95"] == \
+        pytest.approx(diagonal)
 
 
 def test_scores_two_files_and_names_unlisted_labels(tmp_path, capsys):

@@ -61,12 +61,17 @@ export const CONTRACT = {
     {
       "name": "hd95",
       "unit": "mm",
-      "description": "95th-percentile Hausdorff distance, the larger of the two directed values (MONAI)"
+      "description": "95th-percentile Hausdorff distance, the larger of the two directed values (MONAI); the image box's diagonal when one mask is empty"
+    },
+    {
+      "name": "hd95_pooled",
+      "unit": "mm",
+      "description": "95th percentile of both directions' surface distances pooled (MedPy hd95, as LA papers report it); the image box's diagonal when one mask is empty"
     },
     {
       "name": "assd",
       "unit": "mm",
-      "description": "average symmetric surface distance"
+      "description": "average symmetric surface distance; the image box's diagonal when one mask is empty"
     },
     {
       "name": "abs_vol_diff_ml",
@@ -76,7 +81,7 @@ export const CONTRACT = {
     {
       "name": "rel_vol_diff",
       "unit": "",
-      "description": "volume difference relative to the reference"
+      "description": "volume difference relative to the reference (inf when the reference is empty)"
     }
   ],
   "resume_keys": [
