@@ -120,3 +120,18 @@ def test_plan_with_init_plans_only_what_the_checkpoint_leaves_free(device):
     assert plan.estimates["step_seconds"] == round(step_seconds(arch["features"], plan.config["data"]["patch"],
                                                                 plan.config["data"]["batch"], dev), 3)
     assert plan.estimates["memory_gb"] <= dev.memory_gb * (0.85 if device == "cuda" else 0.5)
+
+
+def test_a_preset_does_not_change_the_network_and_its_preprocessing_changes_are_named():
+    from heartseg import config as cfgmod
+    from heartseg import presets
+    from heartseg.checkpoint import load_checkpoint
+    from heartseg.train.setup import apply_init
+
+    preset = presets.load("cpu")
+    cfg = cfgmod.from_dict(preset)
+    notes = apply_init(cfg, preset, load_checkpoint(TRAINED), preset, "cpu")
+    assert cfg.model.features == [4, 8, 16, 32]  # not the preset's 16-32-64-128: no refusal, no partial load
+    assert cfg.data.spacing == [1.25, 1.25, 1.25] and cfg.data.normalization == "minmax"
+    assert any("preset cpu sets model.features" in n for n in notes)
+    assert any('preset cpu changes data.spacing from "native"' in n for n in notes)

@@ -97,7 +97,12 @@ def _train(args, info, events, guard=None) -> int:
         raise BadInput("cannot resume: last.pt is not a full heartseg checkpoint", file=resume.path)
     init = load_checkpoint(args.init) if args.init else None
     # the network and its preprocessing come with the weights unless the config says otherwise
-    init_notes = setup.apply_init(cfg, user, init) if init is not None and not args.resume else []
+    init_notes = []
+    if init is not None and not args.resume:
+        from heartseg import presets
+
+        init_notes = setup.apply_init(cfg, user, init, presets.load(args.preset) if args.preset else None,
+                                      args.preset or "")
     for note in init_notes:
         _log(f"heartseg: {note}")
     device = distributed.resolve_device(cfg.train.device, info)

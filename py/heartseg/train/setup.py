@@ -135,7 +135,8 @@ INIT_ARCH_KEYS = ("model.in_channels", "model.out_channels", "model.features")
 """What --init takes from the weights unless the config sets it (then it must match them)."""
 
 
-def apply_init(cfg: cfgmod.Config, user: dict[str, Any], init: Any) -> list[str]:
+def apply_init(cfg: cfgmod.Config, user: dict[str, Any], init: Any, preset: dict[str, Any] | None = None,
+               preset_name: str = "") -> list[str]:
     """--init CKPT: the network (in/out channels, widths, depth) comes from the weights unless the user's config sets
     it, and then a different one is refused naming the first differing tensors (no partial load); the preprocessing
     the weights were trained with (recorded, or the classic script's for a bare state_dict) is kept unless the user
@@ -146,7 +147,15 @@ def apply_init(cfg: cfgmod.Config, user: dict[str, Any], init: Any) -> list[str]
     from heartseg.model import build_model
 
     flat = cfgmod.flatten(user)
+    notes: list[str] = []
     arch = dict(init.architecture)
+    # a preset's network is for training from scratch: the checkpoint's wins; its preprocessing wins but is named
+    preset_only = {k: v for k, v in cfgmod.flatten(preset or {}).items() if flat.get(k) == v}
+    for key in INIT_ARCH_KEYS:
+        if key in preset_only:
+            del flat[key]
+            notes.append(f"preset {preset_name} sets {key} {json.dumps(preset_only[key])}; the --init checkpoint's "
+                         "network is used")
     given = {k: flat[k] for k in INIT_ARCH_KEYS if k in flat and not (k == "model.out_channels" and flat[k] == 0)}
     wanted = {"in_channels": given.get("model.in_channels", arch["in_channels"]),
               "out_channels": given.get("model.out_channels", arch["out_channels"]),
@@ -174,10 +183,15 @@ def apply_init(cfg: cfgmod.Config, user: dict[str, Any], init: Any) -> list[str]
     cfg.model.in_channels, cfg.model.out_channels = int(arch["in_channels"]), int(arch["out_channels"])
     cfg.model.features = [int(f) for f in arch["features"]]
     applied = application(init, {k: flat[k] for k in APPLY_KEYS if k in flat})
+    own = application(init)
+    for key in APPLY_KEYS:
+        if key in preset_only and applied.values[key] != own.values[key]:
+            notes.append(f"preset {preset_name} changes {key} from {json.dumps(own.values[key])} (the checkpoint's, "
+                         f"{own.sources[key]}) to {json.dumps(applied.values[key])}; set it in --config to keep it")
     for key, value in applied.values.items():
         section, name = key.split(".")
         setattr(getattr(cfg, section), name, value)
     kept = ", ".join(f"{k.split('.')[1]} {json.dumps(v)} ({applied.sources[k]})" for k, v in applied.values.items())
     return [f"--init: the network UNet3D(in_channels={arch['in_channels']}, out_channels={arch['out_channels']}, "
             f"features={list(arch['features'])}) comes from the checkpoint's weights; applied with {kept}",
-            *applied.notes]
+            *applied.notes, *notes]
