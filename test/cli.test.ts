@@ -106,6 +106,23 @@ describe('bad usage, missing paths and invalid configs: exit 2 and one line', ()
   });
 });
 
+describe('--json: one JSON document on stdout whatever happens, the one line on stderr', () => {
+  it.each([
+    [['train', '--bogus', '--json'], 'train', /unknown option '--bogus'/],
+    [['nosuchcommand', '--json'], null, /unknown command "nosuchcommand"/],
+    [['train', 'nowhere', '--json'], 'train', /DATA \/\S+\/nowhere: no such folder/],
+    [['synth', 'out', '--cases', 'many', '--json'], 'synth', /--cases many: expected a whole number/],
+  ] as const)('%j', async (argv, command, problem) => {
+    const r = await cli([...argv], {HEARTSEG_PYTHON: fake});
+    expect(r.code).toBe(2);
+    expect(r.outLines).toHaveLength(1);
+    const doc = JSON.parse(r.outLines[0]);
+    expect(doc).toMatchObject({command, status: 'bad_input', exit_code: 2});
+    expect(doc.problems[0]).toMatch(problem);
+    expect(r.errLines).toHaveLength(1);
+  });
+});
+
 describe('an interpreter that cannot run the engine: exit 2, one line, the setup hint, nothing started', () => {
   const hint = /run `heartseg setup`, or point --python or HEARTSEG_PYTHON at an interpreter with torch >= 2\.4$/;
   const python3 = ['/usr/bin/python3', '/usr/local/bin/python3'].find(p => existsSync(p));

@@ -71,6 +71,14 @@ describe('info text output', () => {
 });
 
 describe.skipIf(!haveCorpus)('info --json on the NIfTI corpus', () => {
+  it('a 4-D series is shown but is bad input for heartseg: exit 2, one line naming it', async () => {
+    const c = capture();
+    const file = path.join(corpus, 'example4d.nii.gz');
+    expect(await runInfo([file], {...c.io, cwd: corpus})).toBe(2);
+    expect(c.stdout()).toContain('128'); // the header is still shown
+    expect(c.stderr()).toBe(`heartseg info: ${file}: not a 3-D volume: shape 128x96x24x2 (each image and label must be one 3-D volume)\n`);
+  });
+
   it('agrees with expected.json; unreadable files get typed errors and exit 2, the rest still printed', async () => {
     const expected = JSON.parse(readFileSync(path.join(corpus, 'expected.json'), 'utf8').replace(/\bNaN\b/g, 'null'));
     const files = readdirSync(corpus).filter((f) => expected[f]).sort();
