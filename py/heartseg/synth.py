@@ -1,9 +1,11 @@
 """Synthetic cardiac-MRI-like volumes in Decathlon layout, for demos and tests (deterministic per seed).
 
-Anatomy is drawn in normalised physical coordinates (the smaller in-plane half-width is 1), RAS axes
-(x right, y anterior, z superior): a body with soft-tissue texture and a fat rim, dark lungs, a spine,
-bright blood pools (ventricles, right atrium, aorta, pulmonary artery) and the left atrium, a deformed blob
-with four pulmonary veins. The atrium has the blood pools' intensity: a network must use shape and position.
+Anatomy is drawn in normalised physical coordinates, RAS axes (x right, y anterior, z superior): a body with
+soft-tissue texture and a fat rim, dark lungs and a spine, scaled to the field of view (the smaller in-plane
+half-width is 1), and the heart: bright blood pools (ventricles, right atrium, aorta, pulmonary artery) and the left
+atrium, a deformed blob with four pulmonary veins, drawn in units of at most HEART_SCALE_MM. Small fields of view
+(up to 160 mm across, the demo's) show a miniature chest; large ones (a 400 mm full-field scan) keep the heart at
+anatomical size, a left atrium of about 50-80 mL, instead of growing it with the volume. The atrium has the blood pools' intensity: a network must use shape and position.
 Then a smooth bias field and Rician noise. Volumes are stored with an L-P-S affine, as many scanners write,
 so reorientation is exercised end to end.
 """
@@ -20,14 +22,18 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+HEART_SCALE_MM = 80.0
+"""mm per normalised unit of the heart at most: left atria of about 50-80 mL (7.5 mL median at the demo's 40)."""
 DEFAULT_SHAPE = (32, 64, 64)
 DEFAULT_SPACING = (2.0, 1.25, 1.25)
 LABELS = {"0": "background", "1": "left atrium"}
 
 
-def _grid(shape, spacing) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Normalised (x, y, z) coordinates of every voxel of a (z, y, x) array, voxel centres symmetric about 0."""
+def _grid(shape, spacing, most: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalised (x, y, z) coordinates of every voxel of a (z, y, x) array, voxel centres symmetric about 0:
+    in units of the smaller in-plane half-width, or of `most` mm when that is smaller."""
     half = min(shape[1] * spacing[1], shape[2] * spacing[2]) / 2
+    half = min(half, most) if most else half
     axes = [(np.arange(n) - (n - 1) / 2) * s / half for n, s in zip(shape, spacing)]
     z, y, x = np.meshgrid(*axes, indexing="ij", sparse=True)
     return x, y, z
@@ -78,7 +84,8 @@ def _vein_paths(rng, centre, axes) -> list[tuple[np.ndarray, np.ndarray, np.ndar
 
 def make_case(rng: np.random.Generator, shape=DEFAULT_SHAPE, spacing=DEFAULT_SPACING) -> tuple[np.ndarray, np.ndarray]:
     """One case as (image, label) arrays in RAS (z, y, x) order: image float32 (arbitrary units), label uint8."""
-    p = _grid(shape, spacing)
+    p = _grid(shape, spacing)  # the body fills the field of view
+    h = _grid(shape, spacing, HEART_SCALE_MM)  # the heart keeps its size in mm on large fields of view
     jit = lambda c, s=0.03: np.asarray(c, float) + rng.normal(0, s, 3)  # noqa: E731
     size = lambda a: np.asarray(a, float) * rng.uniform(0.88, 1.12)  # noqa: E731
     tissue, blood = rng.uniform(0.26, 0.34), rng.uniform(0.78, 0.95)
@@ -97,20 +104,20 @@ def make_case(rng: np.random.Generator, shape=DEFAULT_SHAPE, spacing=DEFAULT_SPA
         paint(_soft(_ellipsoid(p, jit([side * 0.62, -0.2, 0.0]), size([0.27, 0.48, 1.3]))), 0.04)
     paint(_soft(_tube(p, jit([0.05, -0.78, -2]), jit([0.05, -0.78, 2]), 0.13)), 0.42)  # spine
     lv_c, lv_a = jit([-0.3, 0.3, -0.3]), size([0.3, 0.26, 0.34])
-    paint(_soft(_ellipsoid(p, lv_c, lv_a + 0.09)), 0.12)  # nulled myocardium, as in LGE
-    paint(_soft(_ellipsoid(p, lv_c, lv_a)), blood)
-    paint(_soft(_ellipsoid(p, jit([0.15, 0.5, -0.3]), size([0.32, 0.16, 0.3]))), blood)  # right ventricle
-    paint(_soft(_ellipsoid(p, jit([0.47, 0.05, 0.05]), size([0.19, 0.21, 0.24]))), blood)  # right atrium
+    paint(_soft(_ellipsoid(h, lv_c, lv_a + 0.09)), 0.12)  # nulled myocardium, as in LGE
+    paint(_soft(_ellipsoid(h, lv_c, lv_a)), blood)
+    paint(_soft(_ellipsoid(h, jit([0.15, 0.5, -0.3]), size([0.32, 0.16, 0.3]))), blood)  # right ventricle
+    paint(_soft(_ellipsoid(h, jit([0.47, 0.05, 0.05]), size([0.19, 0.21, 0.24]))), blood)  # right atrium
     for c, r in (([0.1, 0.14], 0.11), ([-0.16, 0.45], 0.1)):  # ascending aorta, pulmonary artery
         xy = jit([*c, 0])[:2]
-        paint(_soft(_tube(p, [*xy, 0.0], [*(xy + rng.normal(0, 0.05, 2)), 2.0], r * rng.uniform(0.9, 1.1))), blood)
+        paint(_soft(_tube(h, [*xy, 0.0], [*(xy + rng.normal(0, 0.05, 2)), 2.0], r * rng.uniform(0.9, 1.1))), blood)
     xy = jit([-0.25, -0.62, 0])[:2]
-    paint(_soft(_tube(p, [*xy, -2.0], [*xy, 2.0], 0.1 * rng.uniform(0.9, 1.1))), blood)  # descending aorta
+    paint(_soft(_tube(h, [*xy, -2.0], [*xy, 2.0], 0.1 * rng.uniform(0.9, 1.1))), blood)  # descending aorta
     la_c, la_a = jit([-0.1, -0.2, 0.15]), size([0.34, 0.22, 0.26])
-    la_f = _ellipsoid(p, la_c, la_a) * (1 + rng.uniform(0.5, 0.8) * _waves(p, rng, 3, (3.0, 5.0)))
+    la_f = _ellipsoid(h, la_c, la_a) * (1 + rng.uniform(0.5, 0.8) * _waves(h, rng, 3, (3.0, 5.0)))
     for start, mid, end in _vein_paths(rng, la_c, la_a):
         r = rng.uniform(0.065, 0.085)
-        la_f = np.minimum(la_f, np.minimum(_tube(p, start, mid, r), _tube(p, mid, end, r * 0.85)))
+        la_f = np.minimum(la_f, np.minimum(_tube(h, start, mid, r), _tube(h, mid, end, r * 0.85)))
     paint(_soft(la_f), blood)
     label = (la_f < 1.0).astype(np.uint8)
     bias = np.exp(0.25 * _waves(p, rng, 3, (0.5, 1.5)))

@@ -103,3 +103,31 @@ def test_cli_into_empty_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     assert _run(tmp_path / "empty", "--cases", 1, "--shape", 8, 16, 16).returncode == 0
     assert (tmp_path / "empty" / "dataset.json").exists()
+
+
+# --- anatomical size on large fields of view (issue 15, item 6) -----------------------------------------------------
+
+def _atrium_ml(shape, spacing, seed=0):
+    _, label = make_case(np.random.default_rng([seed, 0]), shape, spacing)
+    return float(label.sum()) * float(np.prod(spacing)) / 1000.0, label
+
+
+@pytest.mark.parametrize("spacing", [
+    (3.0, 4.0, 4.0),   # a 400 mm full field of view, like Task02's 320 x 1.25 mm, coarsely sampled
+    (3.0, 2.4, 2.4),   # 240 mm
+    (3.0, 2.0, 2.2),   # 200 mm (the smaller in-plane extent decides), anisotropic
+])
+def test_large_fields_of_view_keep_an_anatomical_atrium(spacing):
+    # the atrium used to scale with the field of view: about 1 L at 400 mm; real atria hold 30-130 mL
+    ml, label = _atrium_ml((40, 100, 100), spacing)
+    assert 30 <= ml <= 130, ml
+    assert label[0].sum() == 0 and label[-1].sum() == 0  # inside the slab, not cut by it
+    ml_400, _ = _atrium_ml((40, 100, 100), (3.0, 4.0, 4.0))  # the same seed and shape draw the same heart
+    assert abs(ml - ml_400) / ml_400 < 0.1  # whatever the field of view beyond 160 mm
+
+
+def test_small_fields_of_view_are_unchanged():
+    # up to 160 mm across the whole chest scales with the field of view, as the demo and the tests expect
+    small, _ = _atrium_ml((16, 32, 32), (2.0, 2.5, 2.5))  # 80 mm
+    double, _ = _atrium_ml((16, 32, 32), (4.0, 5.0, 5.0))  # 160 mm: every length doubles
+    assert double == pytest.approx(8 * small, rel=0.1)
