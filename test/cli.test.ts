@@ -184,9 +184,36 @@ describe('train against the fake engine', () => {
   });
 
   it('refuses to start a run whose folder already exists', async () => {
+    const log = readFileSync(path.join(dir, 'runs', 'plain', 'engine.log'));
     const r = await cli(['train', 'data', '--no-plan', '--name', 'plain'], engineEnv('train'));
+    expect(readFileSync(path.join(dir, 'runs', 'plain', 'engine.log'))).toEqual(log); // not a line written into the other run
     expect(r.code).toBe(2);
     expect(r.errLines[0]).toBe(`heartseg train: run folder ${path.join(dir, 'runs', 'plain')} already exists: choose another --name, or continue it with: heartseg train --resume ${path.join(dir, 'runs', 'plain')}`);
+  });
+});
+
+describe("a refused evaluate or predict leaves the training's record as it was", () => {
+  const files = ['events.jsonl', 'engine.log', 'config.json', 'checkpoints/last.pt'];
+  let run: string;
+  const record = () => files.map(f => readFileSync(path.join(run, f), 'utf8'));
+  beforeAll(() => {
+    run = path.join(dir, 'trained');
+    mkdirSync(path.join(run, 'checkpoints'), {recursive: true});
+    for (const f of files) writeFileSync(path.join(run, f), `${f} of the training\n`);
+    writeFileSync(path.join(dir, 'scan.nii.gz'), 'x');
+  });
+
+  it.each([
+    [['evaluate', 'trained', 'data'], 'eval'],
+    [['predict', 'trained', 'scan.nii.gz', '--out', 'pred'], null],
+  ])('%j: exit 2, the engine\'s line, no log or folder left, the run byte-identical', async (argv, sub) => {
+    const before = record();
+    const r = await cli(argv, {HEARTSEG_PYTHON: fake, FAKE_ENGINE_SCENARIO: 'start-then-refuse'});
+    expect(r.code).toBe(2);
+    expect(r.errLines).toEqual([`heartseg ${argv[0]}: /data/bad.nii.gz: not a 3-D volume`]);
+    expect(record()).toEqual(before);
+    if (sub) expect(existsSync(path.join(run, sub))).toBe(false);
+    expect(existsSync(path.join(dir, 'pred'))).toBe(false);
   });
 });
 

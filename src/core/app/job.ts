@@ -44,7 +44,8 @@ export function engineJob(engine: Engine, opts: JobOptions): Job {
     const problems = r.exitCode === 0 ? [] : engineProblems(r);
     // A death without run_end still ends the stream with what went wrong.
     if (!r.runEnd && r.exitCode !== 0 && r.exitCode !== 130 && r.errors.length === 0) {
-      queue.push({v: 1, type: 'error', time: now(), message: problems[0] ?? `exit code ${r.rawExitCode ?? r.signal}`, kind: 'internal'});
+      queue.push({v: 1, type: 'error', time: now(), message: problems[0] ?? `exit code ${r.rawExitCode ?? r.signal}`,
+        kind: r.exitCode === 2 ? 'bad_input' : 'internal'});
     }
     queue.end();
     opts.after?.();
