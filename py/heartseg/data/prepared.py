@@ -68,9 +68,24 @@ class Prepared:
         return cache.load_foreground(self.entry(name), self._metas[name].labels_present)
 
     def split(self) -> tuple[list[str], list[str]]:
-        """(train, val): cfg.val_cases when given, else a seeded split by val_fraction; deterministic."""
+        """(train, val): with data.folds >= 2 the cases of fold data.fold (fold_split; 'all': every case trains,
+        none validates); else cfg.val_cases when given, else a seeded split by val_fraction; deterministic."""
         cfg = self._cfg
         names = self.case_names
+        folds = int(getattr(cfg, "folds", 0) or 0)
+        if folds >= 2:
+            fold = getattr(cfg, "fold", None)
+            where = str(self.dataset.root)
+            if fold is None:
+                raise BadInput(f"data.folds is {folds} but no fold is chosen", file=where,
+                               hint="set data.fold to a fold number (0 to {}) or 'all'".format(folds - 1))
+            if getattr(cfg, "val_cases", None):
+                raise BadInput("data.val_cases and data.folds both choose the validation cases", file=where,
+                               hint="use one of them")
+            if len(names) < folds:
+                raise BadInput(f"data.folds is {folds} but the dataset has {len(names)} case(s)", file=where,
+                               hint=f"use at most {len(names)} folds")
+            return fold_split(names, folds, fold, int(getattr(cfg, "split_seed", 0)))
         val_cases = list(getattr(cfg, "val_cases", []) or [])
         if val_cases:
             unknown = [n for n in val_cases if n not in self._entries]
@@ -94,3 +109,24 @@ def seeded_split(names: list[str], val_fraction: float, seed: int) -> tuple[list
     order = np.random.default_rng(seed).permutation(len(names))
     val = sorted(names[i] for i in order[:n_val])
     return [n for n in names if n not in val], val
+
+
+def fold_of(names: list[str], folds: int, seed: int) -> dict[str, int]:
+    """Case name -> cross-validation fold: names sorted, perm = default_rng(seed).permutation(n), and the case at
+    sorted index perm[i] is in fold i % folds (so fold sizes differ by at most one)."""
+    if folds < 2 or len(names) < folds:
+        raise ValueError(f"folds: got {folds} for {len(names)} cases, expected 2 <= folds <= cases")
+    names = sorted(names)
+    perm = np.random.default_rng(seed).permutation(len(names))
+    return {names[int(j)]: i % folds for i, j in enumerate(perm)}
+
+
+def fold_split(names: list[str], folds: int, fold: int | str, seed: int) -> tuple[list[str], list[str]]:
+    """(train, val) of one fold (fold_of); fold 'all' trains on every case and validates on none."""
+    names = sorted(names)
+    if fold == "all":
+        return names, []
+    if not isinstance(fold, int) or not 0 <= fold < folds:
+        raise ValueError(f"fold: got {fold!r}, expected a fold number from 0 to {folds - 1} or 'all'")
+    of = fold_of(names, folds, seed)
+    return [n for n in names if of[n] != fold], [n for n in names if of[n] == fold]
