@@ -38,6 +38,11 @@ def _log(msg: str) -> None:
 def run(args) -> int:
     import torch
 
+    from heartseg.train import folds
+
+    every = folds.every_fold_config(args)  # data.folds >= 2 without data.fold: one sub-run per fold, then cv/
+    if every is not None:
+        return folds.run_every_fold(args, every, run, _log)
     from heartseg import events as ev
     from heartseg import layout
     from heartseg.train import distributed
@@ -124,7 +129,7 @@ def _train(args, info, events, guard=None) -> int:
             raise BadInput(f"rank 0 reported: {failure}")
         prepared = data.prepare(cfg.data, None)
     train_names, val_names = prepared.split()
-    if not train_names or not val_names:
+    if not train_names or (not val_names and cfg.data.fold != "all"):  # --fold all: every case trains, none validates
         raise BadInput(f"need at least one training and one validation case, got {len(train_names)} and "
                        f"{len(val_names)}", file=cfg.data.root, hint="add cases or set data.val_fraction")
     out_channels = setup.check_channels(cfg, prepared.labels, prepared.channels, cfg.data.root)

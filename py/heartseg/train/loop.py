@@ -283,7 +283,7 @@ class Trainer:
                                             hint="lower optim.lr or check the data"))
                 self._skipped_steps = 0
             val, val_seconds = None, 0.0
-            if epoch % t.val_every == 0 or epoch == t.epochs:
+            if val_names and (epoch % t.val_every == 0 or epoch == t.epochs):  # no validation cases: data.fold 'all'
                 want_image = self.tb is not None and (epoch % max(1, t.tb_image_every) == 0 or epoch == t.epochs)
                 tick = time.perf_counter()
                 val = self.validate(prepared, val_names, keep_sample=want_image)
