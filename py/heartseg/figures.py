@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
+from heartseg.data.cache import cache_root
+
+# matplotlib keeps a font cache in ~/.cache: heartseg writes only to the run, --out and its own cache
+os.environ.setdefault("MPLCONFIGDIR", str(cache_root() / "matplotlib"))
+
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

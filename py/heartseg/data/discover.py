@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from heartseg.data.io import strip_nifti_suffix
 from heartseg.errors import Problem
 
 CHANNEL_SUFFIX = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
+MAX_DATASET_JSON = 16 * 1024**2
+"""dataset.json larger than this is refused unread (a 10,000-case description is about 1 MiB)."""
 
 
 @dataclass
@@ -74,6 +77,38 @@ def _resolve(root: Path, entry: str) -> Path:
     return Path(os.path.normpath(root / entry))  # drop the './' Decathlon writes, keep the user's root as given
 
 
+def _leaves_root(entry: str) -> bool:
+    """An absolute path, or one that climbs out through '..': dataset.json may only name files inside DATA."""
+    parts = os.path.normpath(entry.replace("\\", "/")).split("/")
+    return os.path.isabs(entry) or entry.startswith("~") or parts[0] == ".."
+
+
+def _printable(path: Path) -> str:
+    """The path with control characters escaped, so a message about it stays one line."""
+    return str(path).encode("unicode_escape").decode("ascii", "replace") if _has_control(str(path)) else str(path)
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def _special_file_problems(case: "Case") -> list[Problem]:
+    """Names and kinds of file we refuse to read: control characters in a case name (messages, logs and file names
+    derived from it must stay one line), and FIFOs, sockets and devices (a read could block or never end)."""
+    problems = []
+    if _has_control(case.name):
+        problems.append(Problem(f"case name {json.dumps(case.name)} has a control character (e.g. a newline)",
+                                _printable(case.images[0]), "rename the file"))
+    for path in [*case.images, *([case.label] if case.label else [])]:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue  # missing or unreadable: reading it names the problem
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            problems.append(Problem("not a regular file (a FIFO, socket or device)", _printable(path)))
+    return problems
+
+
 def _from_entries(root: Path, entries, where: str) -> tuple[list[Case], list[Problem]]:
     cases, problems = [], []
     if not isinstance(entries, list):
@@ -85,6 +120,11 @@ def _from_entries(root: Path, entries, where: str) -> tuple[list[Case], list[Pro
         images = entry["image"] if isinstance(entry["image"], list) else [entry["image"]]
         if not all(isinstance(x, str) for x in images) or ("label" in entry and not isinstance(entry["label"], str)):
             problems.append(Problem(f"'training' entry {i}: image and label must be path strings", where))
+            continue
+        outside = [x for x in [*images, *([entry["label"]] if entry.get("label") else [])] if _leaves_root(x)]
+        if outside:
+            problems.append(Problem(f"'training' entry {i}: {json.dumps(outside[0])} is outside the dataset folder", where,
+                                    "dataset.json names files relative to it, e.g. ./imagesTr/case_001.nii.gz"))
             continue
         paths = [_resolve(root, x) for x in images]
         named = _case_name(paths[0])
@@ -147,7 +187,13 @@ def discover(root: str | Path, *, require_labels: bool = True) -> tuple[Dataset 
     meta: dict = {}
     if meta_path.exists():
         try:
+            size = meta_path.stat().st_size
+            if size > MAX_DATASET_JSON:  # checked before reading: parsing costs many times the file's size
+                return None, [Problem(f"dataset.json is {size / 1024**2:.0f} MiB, more than the "
+                                      f"{MAX_DATASET_JSON // 1024**2} MiB a dataset description needs", str(meta_path))]
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except RecursionError:
+            return None, [Problem("cannot read dataset.json (nested too deeply)", str(meta_path))]
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             return None, [Problem(f"cannot read dataset.json ({e})", str(meta_path))]
         if not isinstance(meta, dict):
@@ -159,6 +205,9 @@ def discover(root: str | Path, *, require_labels: bool = True) -> tuple[Dataset 
     else:
         cases, found = _from_folders(root)
     problems += found
+    special = {id(c): _special_file_problems(c) for c in cases}
+    problems += [p for found in special.values() for p in found]
+    cases = [c for c in cases if not special[id(c)]]  # never opened again: reading a FIFO or a device can block forever
     seen: dict[str, Path] = {}
     for case in cases:
         if case.name in seen:

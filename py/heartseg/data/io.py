@@ -22,6 +22,11 @@ from heartseg.errors import Problem
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 HEADER_READ = 1024
 """Bytes read for a header-only look: a NIfTI-2 header is 540 bytes, plus the extension flag."""
+MAX_EXTENSION_BYTES = 64 * 1024**2
+"""Header extensions (between the header and the voxels) larger than this are refused: real ones are kilobytes,
+and a .nii.gz can hide gigabytes of them in a few megabytes."""
+MAX_VOXEL_BYTES = 4 * 1024**3
+"""The most voxel data one file may declare (a 1024^3 float32 volume); more is refused before it is allocated."""
 
 
 def strip_nifti_suffix(name: str) -> str | None:
@@ -79,7 +84,12 @@ def _nifti_class(raw: bytes):
 
 
 def read_bytes(path: Path) -> tuple[bytes | None, Problem | None]:
+    """The file's bytes; a file larger than any volume we accept is refused before it is read (bounded memory)."""
     try:
+        size = path.stat().st_size
+        if size > MAX_VOXEL_BYTES + MAX_EXTENSION_BYTES + HEADER_READ:
+            return None, Problem(f"file is {_size(size)}, more than the {_size(MAX_VOXEL_BYTES)} of voxel data heartseg "
+                                 f"reads from one volume", str(path))
         return path.read_bytes(), None
     except FileNotFoundError:
         return None, Problem("file not found", str(path))
@@ -125,6 +135,9 @@ def check_header(where: str, raw: bytes, data_bytes: int | None = None) -> tuple
     except (KeyError, ValueError, TypeError):
         return None, Problem(f"unsupported datatype code {int(header['datatype'])}", where,
                              "heartseg reads integer and floating-point NIfTI images")
+    problem = _limit_problem(where, header, shape, dtype, size)
+    if problem:
+        return None, problem
     if data_bytes is not None:
         need = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for any header
         have = max(0, data_bytes - max(int(header.get_data_offset()), size + 4))
@@ -135,13 +148,58 @@ def check_header(where: str, raw: bytes, data_bytes: int | None = None) -> tuple
     return header, None
 
 
+def _limit_problem(where: str, header: Any, shape: list[int], dtype: np.dtype, size: int) -> Problem | None:
+    """A header whose extension or voxel data is beyond what we allocate for one volume."""
+    extension = int(header.get_data_offset()) - (size + 4)
+    if extension > MAX_EXTENSION_BYTES:
+        return Problem(f"header extension of {_size(extension)} (more than {_size(MAX_EXTENSION_BYTES)})", where,
+                       "remove the extension (e.g. nibabel: img.header.extensions.clear()) and save again")
+    need = math.prod(shape) * dtype.itemsize
+    if need > MAX_VOXEL_BYTES:
+        return Problem(f"the header describes {'x'.join(map(str, shape))} {dtype.name} voxels ({_size(need)}), more than "
+                       f"the {_size(MAX_VOXEL_BYTES)} heartseg reads from one volume", where)
+    return None
+
+
+def _declared_bytes(header: Any) -> int:
+    """Bytes up to the end of the voxel data the header declares (offset + voxels)."""
+    size = 540 if isinstance(header, nib.Nifti2Header) else 348  # Nifti2Header is a Nifti1Header subclass
+    shape = [int(v) for v in header["dim"][1:1 + int(header["dim"][0])]]
+    return max(int(header.get_data_offset()), size + 4) + math.prod(shape) * header.get_data_dtype().itemsize
+
+
+def gunzip_bounded(raw: bytes, limit: int) -> bytes:
+    """At most `limit` bytes of a gzip stream (several members allowed); EOFError when it ends early, before
+    `limit` bytes and before its end. A gzip bomb costs at most `limit` bytes of memory."""
+    out, total, data = [], 0, raw
+    while data and total < limit:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        chunk = d.decompress(data, limit - total)
+        out.append(chunk)
+        total += len(chunk)
+        if total >= limit:
+            d.decompress(d.unconsumed_tail, 1)  # reach the member's end when it is there: its CRC is checked
+            break
+        if not d.eof:
+            raise EOFError("compressed data ends early")
+        data = d.unused_data.lstrip(b"\x00")  # the next member, if any (zero padding between members is allowed)
+        if data[:2] != b"\x1f\x8b":
+            break
+    return b"".join(out)
+
+
 def decode(path: Path, raw: bytes) -> tuple[Volume | None, Problem | None]:
     """Decode NIfTI bytes (gzipped or not) into a Volume; a Problem says what is wrong otherwise."""
     where = str(path)
     digest = content_hash(raw)  # identify by the bytes on disk, compressed or not
     if raw[:2] == b"\x1f\x8b":
         try:
-            raw = gzip.decompress(raw)
+            # the header first: it says how many bytes to inflate, so no stream inflates beyond what it declares
+            head = gunzip_bounded(raw, HEADER_READ)
+            header, problem = check_header(where, head)
+            if problem:
+                return None, problem
+            raw = gunzip_bounded(raw, _declared_bytes(header))
         except EOFError:
             return None, Problem("truncated gzip file (compressed data ends early)", where,
                                  "the file was cut off while copying or downloading; copy it again")
@@ -173,6 +231,17 @@ def decode(path: Path, raw: bytes) -> tuple[Volume | None, Problem | None]:
 
 
 def read_volume(path: Path) -> tuple[Volume | None, Problem | None]:
+    # an uncompressed file's header is checked before the file is read: its extension or voxels may be gigabytes
+    if not path.name.endswith(".gz"):
+        try:
+            with open(path, "rb") as f:
+                head = f.read(HEADER_READ)
+        except OSError:
+            head = b""  # read_bytes below names the problem
+        if head and head[:2] != b"\x1f\x8b":
+            _, problem = check_header(str(path), head)
+            if problem:
+                return None, problem
     raw, problem = read_bytes(path)
     if problem:
         return None, problem
