@@ -73,7 +73,8 @@ def test_final_model_has_batchnorm_statistics_recomputed_over_training_batches(t
     assert outcome.status == "completed"
     assert (run / FINAL).is_file() and (run / LAST).is_file()
     final, last = load_checkpoint(run / FINAL), load_checkpoint(run / LAST)
-    assert final.full["final"] == {"ema_decay": 0.0, "ema_updates": 0, "bn_recalibration_batches": 3}
+    assert {k: final.full["final"][k] for k in ("ema_decay", "ema_updates", "bn_recalibration_batches")} == \
+        {"ema_decay": 0.0, "ema_updates": 0, "bn_recalibration_batches": 3}
     weights = [k for k in last.state_dict if "running" not in k and "num_batches" not in k]
     assert all(torch.equal(final.state_dict[k], last.state_dict[k]) for k in weights)  # no EMA: same weights
     stats = [k for k in last.state_dict if k.endswith(("running_mean", "running_var"))]
@@ -87,6 +88,10 @@ def test_final_model_has_batchnorm_statistics_recomputed_over_training_batches(t
         torch.testing.assert_close(final.state_dict[f"{name}.running_var"], var.float(), rtol=1e-4, atol=1e-5)
     kinds = [r["kind"] for r in events.records if r["type"] == "checkpoint"]
     assert kinds[-1] == "final" and "last" in kinds
+    # the final model is scored on the validation cases itself: that is the number reported for it
+    dice = final.full["final"]["val_dice"]
+    assert 0.0 <= dice <= 1.0 and final.full["metrics"]["val_dice"] == dice
+    assert events.records[-1]["metric"] == dice
     for r in events.records:
         validate_record(r)
 

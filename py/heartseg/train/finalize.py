@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +60,12 @@ class WeightAverage:
             params[n].copy_(value.to(params[n].dtype))
 
 
-def attach(trainer: Any, batches: Callable[[int, int], Iterable[Any]]) -> None:
-    """Before the first step: remember where training batches come from; start the weight average if asked."""
+def attach(trainer: Any, batches: Callable[[int, int], Iterable[Any]], prepared: Any = None,
+           val_names: Sequence[str] = ()) -> None:
+    """Before the first step: remember where training batches (and the validation cases) come from; start the
+    weight average if asked."""
     trainer.finalize_batches = batches
+    trainer.finalize_validation = (prepared, list(val_names))
     trainer.weight_average = None
     decay = float(trainer.cfg.train.ema_decay)
     if decay > 0:
@@ -137,18 +140,29 @@ def finalize(trainer: Any) -> Path | None:
     """Build the final model on every rank (BatchNorm layers may synchronise), write checkpoints/final.pt on rank 0
     and emit a checkpoint event of kind 'final'. Called once by the loop after the last step and last.pt."""
     model, info = final_model(trainer)
+    prepared, val_names = getattr(trainer, "finalize_validation", (None, []))
+    dice = None
+    if prepared is not None and val_names:  # the final model's own score: the one reported, not a selection
+        from heartseg.train.validation import validate
+
+        result = validate(model, prepared, val_names, trainer.cfg, trainer.out_channels, trainer.device)
+        dice = info["val_dice"] = float(result.dice)
+        info["val_dice_per_label"] = {k: float(v) for k, v in result.dice_per_label.items()}
     if not trainer.info.is_main or trainer.run_dir is None:
         return None
     state = trainer.checkpoint_dict()
     state["model"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     state["final"] = info
+    state["metrics"] = {**(state.get("metrics") or {}), "val_dice": dice}
     path = trainer.run_dir / FINAL
     save_atomic(state, path)
     last = trainer.history[-1]["val_dice"] if trainer.history else None
-    trainer.events.emit(ev.Checkpoint(path=str(path), kind="final", epoch=trainer.epoch, metric=None))
+    trainer.events.emit(ev.Checkpoint(path=str(path), kind="final", epoch=trainer.epoch, metric=dice))
     done = [f"EMA of {info['ema_updates']} steps" if info["ema_updates"] else None,
             f"BatchNorm statistics over {info['bn_recalibration_batches']} training batches"
             if info["bn_recalibration_batches"] else None]
     what = ", ".join(d for d in done if d) or "the last weights as they are"
-    trainer.log(f"heartseg: final model -> {path} ({what}; last validation Dice before it: {last})")
+    fmt = lambda v: "none" if v is None else f"{float(v):.4f}"  # noqa: E731
+    trainer.log(f"heartseg: final model -> {path} ({what}); validation Dice {fmt(dice)} (last epoch "
+                f"{fmt(last)}, best.pt {fmt(trainer.best.get('dice'))}, selected on these same cases)")
     return path

@@ -254,7 +254,7 @@ class Trainer:
         self.remember_data(prepared)
         from heartseg.train import finalize  # the final model: weight average per step, BatchNorm batches at the end
 
-        finalize.attach(self, batches)
+        finalize.attach(self, batches, prepared, val_names)
         per_step_voxels = float(self.cfg.data.batch * int(np.prod(self.cfg.data.patch)) * self.info.world_size)
         while self.epoch < t.epochs:
             epoch = self.epoch + 1
