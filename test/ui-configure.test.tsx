@@ -6,7 +6,7 @@ import {cleanup, render} from 'ink-testing-library';
 import type {Configured} from '../src/core/app/types.js';
 import {getKey} from '../src/core/config.js';
 import {App} from '../src/ui/root.js';
-import {FakeCore} from './ui-fake-core.js';
+import {FakeCore, fakeEstimate} from './ui-fake-core.js';
 import {KEY, press, until} from './ui-keys.js';
 
 afterEach(() => cleanup());
@@ -38,6 +38,25 @@ describe('Configure', () => {
     expect(frame).not.toContain('64,128,128');
     expect(frame).toContain('plan (cpu: Fake CPU)');
     expect(frame).toContain('estimate: 112,000 parameters'); // 1000 x (16 + 32 + 64) from the fake cost model
+  });
+
+  it('estimates only what is shown: not the defaults while planning, and a pending answer reads "updating"', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    class SlowCore extends FakeCore {
+      override estimate = async (config: Record<string, unknown>) => {
+        this.estimated.push(config);
+        await gate;
+        return fakeEstimate(config);
+      };
+    }
+    const {lastFrame, core} = mount(new SlowCore());
+    const frame = await until(lastFrame, (f) => /data\.patch\s+32,64,80\s+plan/.test(f));
+    expect(frame).not.toMatch(/estimate: \d/);
+    await until(lastFrame, () => core.estimated.length > 0);
+    expect(core.estimated.map((c) => getKey(c, 'data.patch'))).toEqual([[32, 64, 80]]); // the plan's, never the defaults'
+    release();
+    await until(lastFrame, (f) => f.includes('estimate: 112,000 parameters') && !f.includes('updating'));
   });
 
   it("shows the plan's reason for the field under the cursor", async () => {

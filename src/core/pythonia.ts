@@ -111,9 +111,9 @@ async function askPythonia(python: string, args: string[], timeoutMs: number): P
 }
 
 /** `python -m heartseg ARGS` as a one-shot process: the fallback, and what --via process asks for. */
-export async function askProcess(python: string, args: string[], timeoutMs: number, env = process.env): Promise<Answer> {
+export async function askProcess(python: string, args: string[], timeoutMs: number, env = process.env, signal?: AbortSignal): Promise<Answer> {
   const r = await execa(python, ['-m', 'heartseg', ...args], {env: engineEnv(env), extendEnv: false, reject: false,
-    timeout: timeoutMs, stdin: 'ignore'});
+    timeout: timeoutMs, stdin: 'ignore', cancelSignal: signal});
   const code = typeof r.exitCode === 'number' ? r.exitCode : 1;
   const stderr = r.timedOut ? `heartseg: ${args[0]} took longer than ${timeoutMs / 1000}s` : String(r.stderr ?? '');
   return {code: r.failed && r.exitCode === undefined ? 1 : code, stdout: String(r.stdout ?? ''), stderr, via: 'process'};
@@ -125,6 +125,8 @@ export interface AskOptions {
   /** Keep the bridge open for more questions (the UI); the CLI closes it after one. */
   keepOpen?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Ends the question early (only a process can be stopped; the bridge's answer is then dropped). */
+  signal?: AbortSignal;
 }
 
 /** Ask the engine one short question. pythonia first (unless HEARTSEG_PYTHONIA=0); on any bridge failure, a process. */
@@ -132,13 +134,13 @@ export async function askEngine(python: string, args: string[], opts: AskOptions
   const env = opts.env ?? process.env;
   const timeoutMs = opts.timeoutMs ?? 180_000;
   const via = opts.via ?? (env.HEARTSEG_PYTHONIA === '0' ? 'process' : 'auto');
-  if (via === 'process') return askProcess(python, args, timeoutMs, env);
+  if (via === 'process') return askProcess(python, args, timeoutMs, env, opts.signal);
   try {
     return await askPythonia(python, args, timeoutMs);
   } catch (e) {
     closeBridge();
     if (via === 'pythonia') throw e;
-    const answer = await askProcess(python, args, timeoutMs, env);
+    const answer = await askProcess(python, args, timeoutMs, env, opts.signal);
     return {...answer, fallbackReason: (e as Error).message.split('\n')[0]};
   } finally {
     if (!opts.keepOpen) closeBridge();

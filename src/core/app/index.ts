@@ -36,6 +36,9 @@ export interface CoreOptions {
   forwardSignals?: boolean;
 }
 
+/** Planning measures step times on the device: minutes on a busy CPU. */
+const PLAN_TIMEOUT_MS = 20 * 60_000;
+
 /** How long a stopped engine gets to checkpoint before it is killed when the core shuts down. */
 const STOP_GRACE_MS = 20_000;
 
@@ -68,8 +71,8 @@ export function createCore(opts: CoreOptions): Core {
     live.add(stop);
     return () => void live.delete(stop);
   };
-  const ask = async (args: string[], timeoutMs?: number): Promise<Answer> =>
-    askEngine(await python(), args, {env, keepOpen: opts.keepBridge === true, timeoutMs});
+  const ask = async (args: string[], timeoutMs?: number, o: {via?: 'process'; signal?: AbortSignal} = {}): Promise<Answer> =>
+    askEngine(await python(), args, {env, keepOpen: opts.keepBridge === true, timeoutMs, ...o});
 
   function findRun(run: string): string {
     const asPath = path.resolve(cwd, run);
@@ -150,7 +153,8 @@ export function createCore(opts: CoreOptions): Core {
       const device = spec.startsWith('cuda') ? 'cuda' : spec === 'cpu' ? 'cpu' : 'auto';
       aborted(o.signal);
       const extra = [...(o.budgetMinutes ? ['--budget-minutes', String(o.budgetMinutes)] : []), ...(o.cacheDir ? ['--cache-dir', o.cacheDir] : [])];
-      const answer = await ask(['plan', root, '--json', '--device', device, ...extra], 300_000);
+      // Its own process: planning measures the machine for minutes on a busy CPU, and leaving the screen must end it.
+      const answer = await ask(['plan', root, '--json', '--device', device, ...extra], PLAN_TIMEOUT_MS, {via: 'process', signal: o.signal});
       aborted(o.signal);
       const body = answer.code === 0 ? jsonAnswer<{config?: Record<string, unknown>; reasons?: Record<string, string>;
         estimates?: Record<string, number>; device?: {kind: string; name: string}}>(answer) : undefined;

@@ -61,28 +61,31 @@ export function Configure({core, go, back, root}: ScreenProps & {root?: string})
       (e: unknown) => {
         if (abort.signal.aborted) return;
         setPlanning('failed');
-        setNote(`plan unavailable: ${errorText(e)}; starting from the defaults`);
+        const why = errorText(e).replace(/^plan: unavailable \((.*)\)$/s, '$1');
+        setNote(`plan unavailable: ${why}; starting from the defaults`);
       },
     );
     return () => abort.abort();
   }, [core, root]);
   // The engine's estimate of what is configured now: asked after a pause, an older question dropped.
-  const [estimate, setEstimate] = useState<{value: Estimate | null; pending: boolean; error: string | null}>({value: null, pending: true, error: null});
+  // Each answer remembers the config it is for: until the shown config's own answer is in, it reads "updating".
+  const [answer, setAnswer] = useState<{value: Estimate | null; error: string | null; for: string | null}>({value: null, error: null, for: null});
   const configJson = JSON.stringify(form.configured.config);
+  const estimate = {...answer, pending: answer.for !== configJson};
   useEffect(() => {
+    if (planning === 'running') return; // the plan replaces most of the config: estimate what it proposes, not the defaults
     const abort = new AbortController();
-    setEstimate((e) => ({...e, pending: true}));
     const timer = setTimeout(() => {
       core.estimate(JSON.parse(configJson) as Record<string, unknown>, {signal: abort.signal}).then(
-        (value) => !abort.signal.aborted && setEstimate({value, pending: false, error: null}),
-        (e: unknown) => !abort.signal.aborted && setEstimate({value: null, pending: false, error: errorText(e)}),
+        (value) => !abort.signal.aborted && setAnswer({value, error: null, for: configJson}),
+        (e: unknown) => !abort.signal.aborted && setAnswer({value: null, error: errorText(e), for: configJson}),
       );
     }, ESTIMATE_DEBOUNCE_MS);
     return () => {
       clearTimeout(timer);
       abort.abort();
     };
-  }, [core, configJson]);
+  }, [core, configJson, planning]);
 
   // The config's own checks, and the engine's whole-config ones (e.g. the patch against the depth) from the estimate.
   const problems = [...form.configured.problems, ...(estimate.value?.problems ?? []).filter((p) => !form.configured.problems.includes(p))];
