@@ -284,3 +284,13 @@ def test_evaluate_reads_the_runs_split(dataset, tmp_path, capsys):
     (run / "split.json").write_text(json.dumps({"train": [], "val": ["nobody"]}))
     code, err = evaluate("--run", run, "--no-figures", capsys=capsys)
     assert code == 2 and "nobody" in err
+
+
+def test_evaluate_on_a_tensorboard_only_folder_writes_nothing(tmp_path, capsys):
+    run = tmp_path / "tb-run"
+    (run / "tensorboard").mkdir(parents=True)
+    (run / "tensorboard" / "events.out.tfevents.1.host").write_bytes(b"\x00" * 64)
+    before = snapshot(run)
+    code, err = evaluate("--run", run, "--data", tmp_path, capsys=capsys)
+    assert code == 2 and "checkpoints" in err and len(err.strip().splitlines()) == 1, err
+    assert snapshot(run) == before and sorted(p.name for p in run.iterdir()) == ["tensorboard"]
