@@ -294,3 +294,19 @@ def test_evaluate_on_a_tensorboard_only_folder_writes_nothing(tmp_path, capsys):
     code, err = evaluate("--run", run, "--data", tmp_path, capsys=capsys)
     assert code == 2 and "checkpoints" in err and len(err.strip().splitlines()) == 1, err
     assert snapshot(run) == before and sorted(p.name for p in run.iterdir()) == ["tensorboard"]
+
+
+def test_a_checkpoint_naming_label_1_otherwise_is_warned_about(dataset, tmp_path, capsys):
+    from heartseg import config as cfgmod
+
+    model = build_model(1, 1, [2, 4])
+    conf = cfgmod.from_dict(cfg(dataset))
+    torch.save({"format": "heartseg", "model": model.state_dict(), "config": cfgmod.to_dict(conf),
+                "labels": {"0": "background", "1": "myocardium"}}, tmp_path / "m.pt")
+    code = main(["evaluate", "--checkpoint", str(tmp_path / "m.pt"), "--run", str(tmp_path / "run"), "--split", "all",
+                 "--no-figures"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    warned = [json.loads(x)["message"] for x in (tmp_path / "run" / "eval" / "events.jsonl").read_text().splitlines()
+              if json.loads(x)["type"] == "warning"]
+    assert any("'myocardium'" in w and "'left atrium'" in w for w in warned), warned
