@@ -365,7 +365,8 @@ def load_setup(run: str | None, checkpoint: str | None, overrides: dict[str, Any
         section, name = key.split(".")
         setattr(getattr(cfg, section), name, value)
     warnings += applied.notes
-    dev = resolve_device(device or cfg.train.device)  # heartseg.device: the one rule
+    # where the weights were trained is no property of theirs: a GPU run evaluates on a CPU machine unless told
+    dev = resolve_device(device or overrides.get("train.device") or "auto")  # heartseg.device: the one rule
     from heartseg.train.runtime import amp_dtype, slow_amp_warning
 
     slow = slow_amp_warning(dev, amp_dtype(dev, cfg.train.precision))  # inference runs in the training's precision
