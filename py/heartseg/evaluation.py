@@ -344,6 +344,11 @@ def load_setup(run: str | None, checkpoint: str | None, overrides: dict[str, Any
 
     overrides = dict(overrides or {})
     warnings: list[str] = []
+    from heartseg.train.folds import cv_members
+
+    members = cv_members(run) if not checkpoint else []
+    if members:  # a cross-validation run: its folds' models as one ensemble; the first fold's record stands for all
+        run = str(members[0])
     which = overrides.get("infer.checkpoint")
     if which is None and run and (Path(run) / "config.json").is_file():
         try:
@@ -391,6 +396,22 @@ def load_setup(run: str | None, checkpoint: str | None, overrides: dict[str, Any
     values, names = _class_values(int(arch["out_channels"]), labels, str(path))
     model = build_model(**arch)
     load_into(model, ckpt.state_dict, strict=True, file=str(path))
+    if len(members) > 1:
+        from heartseg.inference import Ensemble
+
+        models = [model]
+        for member in members[1:]:
+            other_path = find_checkpoint(str(member), None, which or "final")
+            other = load_checkpoint(other_path)
+            if other.architecture != arch:
+                raise BadInput(f"the folds' models differ ({other.architecture} vs {arch}); an ensemble needs one "
+                               "network", file=str(other_path))
+            models.append(build_model(**other.architecture))
+            load_into(models[-1], other.state_dict, strict=True, file=str(other_path))
+        model = Ensemble(models, int(arch["out_channels"]))
+        warnings.append(f"cross-validation run: the mean probability of its {len(models)} folds' models "
+                        f"({', '.join(m.name for m in members)}); preprocessing and labels from "
+                        f"{members[0].name}'s record")
     model.to(dev).eval()
     return ModelSetup(model=model, cfg=cfg, checkpoint=path, device=dev, in_channels=int(arch["in_channels"]),
                       out_channels=int(arch["out_channels"]), class_values=values, label_names=names,

@@ -174,6 +174,29 @@ def tta_note(passes: int) -> str | None:
             f"{len(flips)}x the model calls and about {len(flips)}x the inference time")
 
 
+class Ensemble(torch.nn.Module):
+    """Several models as one: the mean of their probabilities (sigmoid for one output channel, else softmax),
+    returned as logits whose sigmoid/softmax is that mean, so everything downstream treats it as one model."""
+
+    def __init__(self, models: Sequence[torch.nn.Module], out_channels: int):
+        super().__init__()
+        if not models:
+            raise ValueError("an ensemble needs at least one model")
+        self.members = torch.nn.ModuleList(models)
+        self.out_channels = int(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        total = None
+        for member in self.members:
+            y = member(x).float()
+            p = torch.sigmoid(y) if self.out_channels == 1 else torch.softmax(y, dim=1)
+            total = p if total is None else total + p
+        assert total is not None
+        mean = total / len(self.members)
+        eps = 1e-7  # keeps the logits finite where every member is certain
+        return torch.logit(mean, eps=eps) if self.out_channels == 1 else torch.log(mean.clamp_min(eps))
+
+
 def keep_largest_component(labels: np.ndarray) -> np.ndarray:
     """Per label value, keep only its largest 26-connected component (the rest becomes background)."""
     from scipy import ndimage
