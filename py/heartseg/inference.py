@@ -278,7 +278,7 @@ def predict_volume(model: torch.nn.Module, image: torch.Tensor | np.ndarray, pat
     if x.ndim != 4:
         raise ValueError(f"image must be (C, Z, Y, X), got shape {tuple(x.shape)}")
     stitch = resolve_stitch_device(getattr(infer_cfg, "stitch_device", "auto"), device, out_channels, x.shape[1:])
-    pad = pad_values(x.numpy())
+    pad = pad_values(x.detach().cpu().numpy())  # the rule training patches are padded with
 
     def probabilities(batch: torch.Tensor) -> torch.Tensor:
         with _autocast(device, precision):
