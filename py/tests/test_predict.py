@@ -183,3 +183,16 @@ def test_predict_names_what_it_wrote_and_keeps_the_extension(tmp_path, capsys):
     assert [c["output"] for c in manifest["cases"]] == [str(tmp_path / "out" / "anatomical.nii"),
                                                       str(tmp_path / "out" / "other.nii.gz")]
     assert manifest["checkpoint"] == str(ckpt.resolve())
+
+
+def test_refused_predict_with_a_run_leaves_the_run_byte_identical(tmp_path, capsys):
+    run = tmp_path / "run"
+    tiny_checkpoint(run / "checkpoints" / "best.pt")
+    (run / "config.json").write_text(config(tmp_path).read_text())
+    (run / "events.jsonl").write_text('{"v":1,"type":"run_end","time":1.0,"status":"completed"}\n')
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    (tmp_path / "bad.nii.gz").write_bytes(b"")
+    code, err = predict("--run", run, "--input", tmp_path / "bad.nii.gz", "--out", tmp_path / "out", capsys=capsys)
+    assert code == 2 and "bad.nii.gz" in err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    assert not (tmp_path / "out").exists()
