@@ -199,7 +199,8 @@ def discover(root: str | Path, *, require_labels: bool = True) -> tuple[Dataset 
         if not isinstance(meta, dict):
             return None, [Problem("dataset.json must hold a JSON object", str(meta_path))]
     labels, label_problems = _parse_labels(meta["labels"], str(meta_path)) if "labels" in meta else ({0: "background"}, [])
-    problems += label_problems
+    if label_problems:  # every label check depends on them: checking cases against none would list every case
+        return None, label_problems
     if isinstance(meta.get("training"), list) and meta["training"]:
         cases, found = _from_entries(root, meta["training"], str(meta_path))
     else:
