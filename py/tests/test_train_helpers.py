@@ -28,7 +28,7 @@ def tiny_config_dict(data_root: Path, cache_dir: Path, **train: Any) -> dict[str
         "model": {"features": [4, 8]},
         "optim": {"lr": 0.01},
         "train": {"epochs": 4, "iters_per_epoch": 3, "device": "cpu", "threads": 1, "deterministic": True,
-                  "tb_image_every": 1, "step_event_seconds": 0.0, **train},
+                  "tb_image_every": 1, "step_event_seconds": 0.0, "checkpoint_minutes": 0.0, **train},
         "infer": {"sw_batch": 1, "overlap": 0.25},
     }
 

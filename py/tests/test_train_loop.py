@@ -13,6 +13,9 @@ from heartseg.events import NullWriter, validate_record
 from heartseg.train.loop import Trainer, unpack
 from test_train_helpers import tiny_config_dict, tiny_dataset
 
+FIXED = {"precision": "fp32", "layout": "contiguous"}
+"""Not measured: these tests are about the loop, not the speed choice (test_speed.py)."""
+
 
 def test_early_stopping_after_patience_validations_without_gain(tmp_path, restore_torch_globals):
     root = tiny_dataset(tmp_path / "data", cases=3)
@@ -47,7 +50,7 @@ class _Batches:
 
 def test_label_values_are_mapped_to_class_indices(restore_torch_globals):
     cfg = cfgmod.from_dict({"model": {"features": [2, 4]}, "train": {"device": "cpu", "epochs": 1,
-                                                                     "iters_per_epoch": 2}})
+                                                                     "iters_per_epoch": 2, **FIXED}})
     trainer = Trainer(cfg, in_channels=1, out_channels=2)
     trainer.start()
     trainer.label_values = [0, 2]
@@ -66,7 +69,7 @@ def test_label_values_are_mapped_to_class_indices(restore_torch_globals):
 
 
 def test_non_finite_loss_skips_the_update(restore_torch_globals):
-    cfg = cfgmod.from_dict({"model": {"features": [2, 4]}, "train": {"device": "cpu"}})
+    cfg = cfgmod.from_dict({"model": {"features": [2, 4]}, "train": {"device": "cpu", **FIXED}})
     trainer = Trainer(cfg, in_channels=1, out_channels=1)
     trainer.start()
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
@@ -93,7 +96,9 @@ def test_switches_train_on_cpu(optimizer, schedule, restore_torch_globals):
                             "train": {"device": "cpu", "channels_last": True, "amp": True, "loss": "dice"}})
     trainer = Trainer(cfg, in_channels=1, out_channels=3)
     trainer.start()
-    assert trainer.amp_dtype is None and not trainer.scaler.is_enabled()  # CPU always runs fp32
+    # legacy amp/channels_last: 'auto' precision is measured on a CPU (fp32 or bf16), never fp16 with a scaler
+    assert trainer.amp_dtype in (None, torch.bfloat16) and not trainer.scaler.is_enabled()
+    assert trainer.cfg.train.layout == "channels_last"
     image = torch.randn(2, 1, 8, 8, 8)
     losses = [trainer.train_step(image, (image[:, 0] > 0).long() + (image[:, 0] > 1).long()) for _ in range(3)]
     assert all(math.isfinite(v) for v in losses) and trainer.global_step == 3

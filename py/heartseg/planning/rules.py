@@ -234,11 +234,14 @@ def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = No
     iterations = max(1, min(MAX_ITERATIONS, int(budget * TRAIN_SHARE / est_step)))
     iters_per_epoch = 250 if gpu else max(25, int(round(iterations / 20.0 / 5.0)) * 5)
     epochs = max(1, int(math.ceil(iterations / iters_per_epoch)))
+    # on a CPU the budget ends the run (train.minutes): epochs is a cap with room for a faster step than estimated
+    cap = max(epochs + 1, int(math.ceil(1.5 * epochs))) if not gpu else epochs
     val_cases = max(1, round(len(fp.shapes) * fp.val_fraction))
     val_seconds = val_cases * _windows(g.shape, g.patch) * cost.forward_flops(feats, g.patch) / device.flops
     val_every = max(1, int(math.ceil(val_seconds * epochs / (VAL_SHARE * budget))))
     reasons["train.epochs"] = (f"{epochs} x {iters_per_epoch} = {epochs * iters_per_epoch} steps of ~{est_step:.2g} s: "
                                f"{TRAIN_SHARE:.0%} of a {budget / 60:.0f}-min budget"
+                               + ("" if gpu else f"; the cap is {cap} epochs, train.minutes ends the run")
                                + ("" if iterations >= MIN_ITERATIONS else f" (under the {MIN_ITERATIONS} steps a U-Net "
                                   "usually needs; give a larger --budget-minutes)"))
     reasons["train.iters_per_epoch"] = ("250, nnU-Net's epoch" if gpu else
@@ -246,7 +249,12 @@ def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = No
     reasons["train.val_every"] = (f"validation (~{val_seconds:.2g} s each, {val_cases} cases) every {val_every} "
                                   f"epoch(s) keeps it under {VAL_SHARE:.0%} of the budget")
     reasons["train.device"] = f"{device.kind}: {device.name}"
-    reasons["train.precision"] = "mixed precision on CUDA halves activation memory" if gpu else "CPU trains in fp32"
+    reasons["train.precision"] = ("auto: measured when training starts (bf16 where native, else fp16; fp32 when that is "
+                                  "not at least 1.2x faster)")
+    if not gpu:
+        config_minutes = round(budget / 60.0, 1)
+        reasons["train.minutes"] = (f"{config_minutes:g}: the schedule runs on the clock and the run ends on time "
+                                    "with lr 0, a final validation and the final weights")
     normalization = "percentile" if "CT" in fp.modality.upper().split() else "zscore"
     reasons["data.normalization"] = ("CT intensities are physical (HU): clip to the 0.5-99.5 percentiles, then z-score"
                                      if normalization == "percentile" else
@@ -260,9 +268,11 @@ def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = No
         "data": {"spacing": [round(s, 4) for s in g.spacing], "patch": g.patch, "batch": batch,
                  "normalization": normalization, "foreground_share": share},
         "model": {"features": feats},
-        "train": {"epochs": epochs, "iters_per_epoch": iters_per_epoch, "val_every": val_every,
-                  "device": device.kind, "precision": "auto" if gpu else "fp32"},
+        "train": {"epochs": cap, "iters_per_epoch": iters_per_epoch, "val_every": val_every,
+                  "device": device.kind, "precision": "auto"},
     }
+    if not gpu:
+        config["train"]["minutes"] = config_minutes
     estimates = {"step_seconds": round(est_step, 3), "memory_gb": round(memory / 1024**3, 2),
                  "train_minutes": round(epochs * iters_per_epoch * est_step / 60.0, 1),
                  "validation_seconds": round(val_seconds, 1), "coverage": round(g.coverage, 3),

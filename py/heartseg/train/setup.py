@@ -13,7 +13,8 @@ from heartseg.errors import BadInput
 RESUME_MAY_CHANGE = cfgmod.resume_keys()
 """Keys a --config given with --resume may change (the schema's x-resume fields, CONTRACT.resume_keys); the rest
 must match the run (else the resume is not exact)."""
-AUTO_VALUES = {"model.out_channels": 0, "data.spacing": None}
+AUTO_VALUES = {"model.out_channels": 0, "data.spacing": None, "train.precision": "auto", "train.layout": "auto"}
+"""Settings a run resolves when it starts (and records): asking for them again on --resume is no change."""
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:

@@ -48,7 +48,8 @@ def validate(model: torch.nn.Module, prepared: Any, names: Sequence[str], cfg: A
         case = prepared.load(name)
         image = torch.from_numpy(np.array(case.image, dtype=np.float32))  # a copy: the cache is read-only memmap
         label = np.asarray(case.label)
-        pred, probs = predict_volume(model, image, cfg.data.patch, cfg.infer, out_channels, device)
+        pred, probs = predict_volume(model, image, cfg.data.patch, cfg.infer, out_channels, device,
+                                     precision=cfg.train.precision, layout=cfg.train.layout)
         target = np.searchsorted(values, label) if values != list(range(len(values))) else label
         loss_sum += loss_from_probs(probs, target, cfg.train.loss)
         for i, v in enumerate(foreground):
