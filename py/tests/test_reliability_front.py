@@ -136,14 +136,16 @@ def test_sigterm_forwarded_by_a_front_that_then_exits_ends_interrupted_not_faile
     assert_one_interrupted_end(run, "SIGTERM", global_step=2)
 
 
-def test_sighup_mid_step_finishes_the_step_checkpoints_and_resume_completes(tiny, tmp_path):
+@pytest.mark.parametrize("pause,global_step", [(f"step:{ITERS + 2}", ITERS + 2), ("save:1", ITERS)],
+                         ids=["mid-step", "inside-a-checkpoint-write"])
+def test_sighup_finishes_the_step_or_write_checkpoints_and_resume_completes(tiny, tmp_path, pause, global_step):
     run = tmp_path / "run"
-    engine = FrontedEngine(["train", "--config", str(tiny.cfg), "--run", str(run)], tmp_path / "m", f"step:{ITERS + 2}")
-    engine.wait_paused("step")
+    engine = FrontedEngine(["train", "--config", str(tiny.cfg), "--run", str(run)], tmp_path / "m", pause)
+    engine.wait_paused(pause.split(":")[0])
     engine.proc.send_signal(signal.SIGHUP)
     engine.release()
     assert engine.wait() == 130
-    assert_one_interrupted_end(run, "SIGHUP", global_step=ITERS + 2)
+    assert_one_interrupted_end(run, "SIGHUP", global_step=global_step)
     resume_and_compare(run, tiny, tmp_path / "m2")
 
 
