@@ -123,3 +123,54 @@ def test_torchrun_two_ranks_write_one_run_folder(tmp_path):
     assert [e["type"] for e in events].count("run_start") == 1  # rank 1 writes nothing
     assert events[0]["world_size"] == 2 and events[-1]["status"] == "completed"
     assert (run / "checkpoints" / "last.pt").is_file()
+
+
+@pytest.fixture
+def four_gpus(monkeypatch):
+    """torch believes it sees four CUDA devices (nothing is allocated on them)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+
+
+@pytest.mark.parametrize("spec, info, want", [
+    ("cuda:1", DistInfo(2, 4, 2), "cuda:3"),   # each rank its own GPU, counting from 1
+    ("cuda:0", DistInfo(1, 2, 1), "cuda:1"),
+    ("cuda", DistInfo(3, 4, 3), "cuda:3"),
+    ("cuda:2", DistInfo(0, 1, 0), "cuda:2"),   # one process: exactly the GPU asked for
+    ("cpu", DistInfo(1, 2, 1), "cpu"),
+])
+def test_each_rank_gets_its_own_gpu(four_gpus, spec, info, want):
+    from heartseg.train.distributed import resolve_device
+
+    assert str(resolve_device(spec, info)) == want
+
+
+def test_a_rank_past_the_last_gpu_is_bad_input(four_gpus):
+    from heartseg.errors import BadInput
+    from heartseg.train.distributed import resolve_device
+
+    with pytest.raises(BadInput, match="cuda:4"):
+        resolve_device("cuda:2", DistInfo(2, 3, 2))
+
+
+def test_init_binds_the_process_group_to_the_rank_s_gpu(monkeypatch):
+    import torch.distributed as dist
+
+    from heartseg.train import distributed
+
+    seen = {}
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda **kw: seen.update(kw))
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: seen.setdefault("set", d))
+    assert distributed.init(DistInfo(1, 2, 1), torch.device("cuda:1")) == "nccl"
+    assert seen["device_id"] == torch.device("cuda:1") and seen["set"] == torch.device("cuda:1")
+
+
+def test_checkpoint_state_is_copied_to_the_cpu():
+    from heartseg.train.state import to_cpu
+
+    t = torch.ones(2)
+    out = to_cpu({"state": {0: {"exp_avg": t, "step": torch.tensor(3.0)}}, "param_groups": [{"lr": 0.1, "params": [0]}],
+                  "pair": (t, 1)})
+    assert out["state"][0]["exp_avg"].device.type == "cpu" and out["param_groups"][0]["params"] == [0]
+    assert isinstance(out["pair"], tuple) and out["pair"][1] == 1

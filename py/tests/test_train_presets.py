@@ -31,3 +31,8 @@ def test_gpu_preset_uses_the_seed_compatible_model():
 def test_unknown_preset_lists_the_known_ones():
     with pytest.raises(ValueError, match="demo"):
         presets.load("nope")
+
+
+def test_gpu_preset_uses_channels_last_and_native_mixed_precision():
+    cfg = cfgmod.from_dict(presets.load("gpu"))
+    assert cfg.train.layout == "channels_last" and cfg.train.precision == "auto"

@@ -50,7 +50,11 @@ def from_env(env: dict[str, str] | None = None) -> DistInfo:
 
 
 def resolve_device(spec: str, info: DistInfo) -> torch.device:
-    """heartseg.device.resolve_device with this rank's LOCAL_RANK."""
+    """heartseg.device.resolve_device with this rank's LOCAL_RANK. Under torchrun 'cuda:N' counts from GPU N:
+    rank with LOCAL_RANK r takes cuda:N+r, so every rank has its own GPU (not all of them GPU N)."""
+    spec = (spec or "auto").strip()
+    if info.enabled and spec.startswith("cuda:") and spec[5:].isdigit():
+        return _resolve_device(f"cuda:{int(spec[5:]) + info.local_rank}")
     return _resolve_device(spec, info.local_rank)
 
 
@@ -59,9 +63,15 @@ def init(info: DistInfo, device: torch.device, timeout_minutes: float = 30.0) ->
     if not info.enabled or dist.is_initialized():
         return dist.get_backend() if dist.is_initialized() else None
     backend = "nccl" if device.type == "cuda" else "gloo"
+    timeout = datetime.timedelta(minutes=timeout_minutes)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=timeout_minutes))
+        try:  # device_id binds the NCCL communicator to this rank's GPU at once (torch >= 2.3)
+            dist.init_process_group(backend=backend, timeout=timeout, device_id=device)
+            return backend
+        except TypeError:
+            pass
+    dist.init_process_group(backend=backend, timeout=timeout)
     return backend
 
 

@@ -38,6 +38,18 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def to_cpu(obj: Any) -> Any:
+    """The same nesting with every tensor copied to the CPU: a checkpoint of GPU optimiser state must not keep
+    CUDA tensors (torch.save would write them as CUDA storage and loading would need that GPU)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
+
 def full_checkpoint(*, model_state: dict[str, torch.Tensor], architecture: dict[str, Any], config: dict[str, Any],
                     epoch: int, global_step: int, optimizer: dict[str, Any], scheduler: dict[str, Any],
                     scaler: dict[str, Any] | None, progress: dict[str, Any], best: dict[str, Any],
@@ -55,9 +67,9 @@ def full_checkpoint(*, model_state: dict[str, torch.Tensor], architecture: dict[
         "epoch": epoch,
         "global_step": global_step,
         "epoch_progress": progress,
-        "optimizer": optimizer,
+        "optimizer": to_cpu(optimizer),
         "scheduler": scheduler,
-        "scaler": scaler,
+        "scaler": to_cpu(scaler),
         "rng": rng_state(),
         "best": best,
         "metrics": metrics,
