@@ -89,14 +89,14 @@ describe('Train', () => {
     expect(core.boards).toEqual(['/runs/demo']);
   });
 
-  it('an engine that dies without run_end is shown as failed, with its error', async () => {
+  it('an engine that refuses its input (exit 2, no run_end) is shown as refused, with its error', async () => {
     const {lastFrame, core} = mountTrain();
     await until(lastFrame, (f) => f.includes('starting the engine'));
     core.lastRun.push({v: 1, type: 'error', time: t0, message: 'image and label shapes differ', file: 'labelsTr/x.nii.gz', hint: null, kind: 'bad_input'});
     core.lastRun.end(2);
-    const frame = await until(lastFrame, (f) => f.includes('failed'));
-    expect(frame).toContain('engine exited with code 2');
-    expect(frame).toContain('error: image and label shapes differ (labelsTr/x.nii.gz)');
+    const frame = await until(lastFrame, (f) => f.includes('refused'));
+    expect(frame).toContain('error: labelsTr/x.nii.gz: image and label shapes differ'); // FILE: problem, as on the command line
+    expect(frame).toContain('refused: labelsTr/x.nii.gz: image and label shapes differ');
   });
 
   it('watch replays a run and s only stops following it', async () => {

@@ -1,4 +1,4 @@
-// The last lines of a message log, newest at the bottom, warnings and errors coloured.
+// The last lines of a message log, newest at the bottom, warnings and errors coloured; "FILE: problem" as on the command line.
 import React from 'react';
 import {Box, Text} from 'ink';
 import type {Message} from '../state/common.js';
@@ -12,8 +12,8 @@ export function LogView({messages, height, width}: {messages: Message[]; height:
       {shown.map((m, i) => (
         <Text key={i} wrap="truncate" color={m.level === 'error' ? c('red') : m.level === 'warning' ? c('yellow') : undefined}>
           {m.level === 'info' ? '' : `${m.level}: `}
+          {m.file ? `${m.file}: ` : ''}
           {m.text}
-          {m.file ? ` (${m.file})` : ''}
           {m.hint ? ` - ${m.hint}` : ''}
         </Text>
       ))}

@@ -94,6 +94,8 @@ function TrainView({core, launch, replace, back, initial}: ScreenProps & {launch
   const lr = state.history.map((r) => r.lr);
   const statusText = startError
     ? `could not start: ${startError}`
+    : state.end?.exitCode === 2 && state.error
+      ? `refused: ${state.error.file ? `${state.error.file}: ` : ''}${state.error.text}`
     : state.end
       ? `${state.end.status} (${state.end.reason})${state.end.bestDice != null ? ` · best Dice ${fmtNum(state.end.bestDice)}` : ''}`
       : state.stage && state.status === 'running' && state.epoch === 0

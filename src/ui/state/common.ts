@@ -1,5 +1,6 @@
 // State shared by every engine run (train, evaluate, predict): lifecycle, messages and the end.
 import type {EngineEvent, EventOf} from '../../core/events.js';
+import {statusOf} from '../../core/status.js';
 
 export type RunStatus = 'idle' | 'running' | 'completed' | 'interrupted' | 'failed';
 
@@ -107,7 +108,8 @@ export function commonReducer<S extends CommonState>(state: S, event: EngineEven
  * so the screen does not wait forever and says why. */
 export function exitedWithoutEnd<S extends CommonState>(state: S, exitCode: number, problems: string[] = []): S {
   if (state.end) return state;
-  const status = exitCode === 0 ? 'completed' : exitCode === 130 ? 'interrupted' : 'failed';
+  const named = statusOf(exitCode);
+  const status = named === 'bad_input' ? 'failed' : named; // the screens show a refusal as a failed run, with its reason
   const reason = problems.length ? problems.join('; ') : `engine exited with code ${exitCode}`;
   const end: RunEnd = {status, reason, exitCode, bestDice: null, epoch: null};
   const messages = problems.reduce((m, text) => pushMessage(m, {level: 'error', text}), state.messages);
