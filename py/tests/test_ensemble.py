@@ -86,3 +86,19 @@ def test_predict_with_a_cross_validation_run_averages_its_folds(tmp_path, capsys
     assert not np.allclose(probs[0], probs[1], atol=1e-3)  # two different models
     np.testing.assert_allclose(probs[2], (probs[0] + probs[1]) / 2, atol=1e-5)
     assert "the mean probability of its 2 folds' models" in capsys.readouterr().out
+
+
+def test_evaluate_a_cross_validation_run(tmp_path, capsys):
+    from heartseg.synth import write_dataset
+
+    data = write_dataset(tmp_path / "data", 2, 0, (8, 16, 16), (2.0, 2.0, 2.0))
+    run = tmp_path / "cv"
+    _fold(run, 0, 1), _fold(run, 1, 2)
+    base = ["evaluate", "--run", str(run), "--data", str(data), "--no-figures"]
+    # its own cases were trained on by the other folds: no honest validation split to score the ensemble on
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert "a cross-validation run has no validation split" in err and not (run / "eval").exists()
+    assert main([*base, "--split", "all"]) == 0, capsys.readouterr().err  # other data: every case
+    summary = json.loads((run / "eval" / "summary.json").read_text())
+    assert summary["cases"] == 2

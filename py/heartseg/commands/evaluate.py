@@ -58,6 +58,12 @@ def _validation_cases(run_dir: Path, prepared: Any) -> list[str]:
 
     from heartseg import layout
 
+    from heartseg.train.folds import cv_members
+
+    if cv_members(run_dir):  # every case was trained on by some fold: the ensemble has no held-out cases here
+        raise BadInput("a cross-validation run has no validation split: each case was trained on by the other folds",
+                       file=str(run_dir.resolve()), hint="its cross-validated metrics are in RUN/cv/; score the "
+                       "folds' ensemble on other data with --data DATA --split all")
     split_file = run_dir / layout.SPLIT
     if split_file.is_file():
         try:
