@@ -6,7 +6,7 @@ import {analyzeDataset, type DatasetAnalysisWithSlices} from '../core/analyze/in
 import {reportLines} from '../core/analyze/report.js';
 import {colourEnabled, colourPalette} from '../core/render/terminal.js';
 import type {CommandSpec} from './common.js';
-import {EXIT_BAD_INPUT, EXIT_OK, jsonNumbers, snakeKeys, TOLERATED_GLOBALS, type CommandStreams} from './info.js';
+import {EXIT_BAD_INPUT, EXIT_OK, jsonNumbers, snakeKeys, TOLERATED_GLOBALS, type CommandStreams} from './base.js';
 
 export const ANALYZE_HELP = `Usage: heartseg analyze DATA [--json] [--figures DIR]
 

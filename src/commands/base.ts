@@ -1,6 +1,7 @@
 // The light part of what commands share (errors, global flags): src/cli.tsx loads it at start-up, so it imports
 // nothing heavy; the engine, the reporter and Python resolution stay in common.ts, loaded only by commands that use them.
 import type {Out} from '../core/headless.js';
+import {CONTRACT} from '../core/generated/contract.js';
 
 export interface CommandIO {
   stdout: Out;
@@ -34,3 +35,33 @@ export const GLOBAL_HELP = [
   '  --json              print one JSON object with the result',
   '  -h, --help          this help',
 ];
+
+/** What the engine-free commands (info, analyze) write to. */
+export interface CommandStreams {
+  stdout: {write(text: string): unknown};
+  stderr: {write(text: string): unknown};
+  isTTY: boolean;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** terminal width; default 100 */
+  columns?: number;
+}
+
+/** The CLI's global flags, accepted and ignored by the commands that run without the engine (info, analyze). */
+export const TOLERATED_GLOBALS = GLOBAL_OPTIONS;
+
+export const EXIT_OK = CONTRACT.exit_codes.completed;
+export const EXIT_BAD_INPUT = CONTRACT.exit_codes.bad_input;
+
+/** --json keys are snake_case, like the engine's and every other command's: camelCase field names turned over. */
+export function snakeKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(snakeKeys);
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [/^[a-z]+([A-Z][a-z0-9]*)+$/.test(k) ? k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : k, snakeKeys(v)]));
+}
+
+/** JSON has no NaN or infinity: write them as null and "inf"/"-inf" like the engine. */
+export function jsonNumbers(_key: string, value: unknown): unknown {
+  if (typeof value === 'number' && !Number.isFinite(value)) return Number.isNaN(value) ? null : value > 0 ? 'inf' : '-inf';
+  return value;
+}

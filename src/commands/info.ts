@@ -7,17 +7,7 @@ import {intensityStats, type IntensityStats} from '../core/analyze/stats.js';
 import {formatNumber} from '../core/render/table.js';
 import {colourEnabled} from '../core/render/terminal.js';
 import type {CommandSpec} from './common.js';
-import {GLOBAL_OPTIONS} from './base.js';
-
-export interface CommandStreams {
-  stdout: {write(text: string): unknown};
-  stderr: {write(text: string): unknown};
-  isTTY: boolean;
-  env?: NodeJS.ProcessEnv;
-  cwd?: string;
-  /** terminal width; default 100 */
-  columns?: number;
-}
+import {EXIT_BAD_INPUT, EXIT_OK, jsonNumbers, snakeKeys, TOLERATED_GLOBALS, type CommandStreams} from './base.js';
 
 export const INFO_HELP = `Usage: heartseg info FILE... [--json]
 
@@ -34,12 +24,6 @@ Examples:
   heartseg info data/imagesTr/case_000.nii.gz
   heartseg info data/labelsTr/*.nii.gz --json
 `;
-
-/** The CLI's global flags, accepted and ignored here (base.js is the light module, so start-up stays small). */
-export const TOLERATED_GLOBALS = GLOBAL_OPTIONS;
-
-export const EXIT_OK = 0;
-export const EXIT_BAD_INPUT = 2;
 
 export type InfoEntry =
   | {file: string; ok: true; header: NiftiHeader; range: IntensityStats}
@@ -127,21 +111,8 @@ export async function runInfo(argv: string[], io: CommandStreams): Promise<numbe
   return problems === 0 && entries.every((e) => e.ok) ? EXIT_OK : EXIT_BAD_INPUT;
 }
 
-/** --json keys are snake_case, like the engine's and every other command's: camelCase field names turned over. */
-export function snakeKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(snakeKeys);
-  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return value;
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [/^[a-z]+([A-Z][a-z0-9]*)+$/.test(k) ? k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : k, snakeKeys(v)]));
-}
-
 function snakeEntry(e: InfoEntry): unknown {
   return snakeKeys(e);
-}
-
-/** JSON has no NaN or infinity: write them as null and "inf"/"-inf" like the engine. */
-export function jsonNumbers(_key: string, value: unknown): unknown {
-  if (typeof value === 'number' && !Number.isFinite(value)) return Number.isNaN(value) ? null : value > 0 ? 'inf' : '-inf';
-  return value;
 }
 
 export const infoCommand: CommandSpec = {
