@@ -1,9 +1,10 @@
 // heartseg board [RUN]: TensorBoard on 127.0.0.1 and a free port, until Ctrl-C.
+import {CONTRACT} from '../core/generated/contract.js';
 import {type CommandSpec, type Context, coreFor, expectPositionals, helpText, parseCommand} from './common.js';
 
 export const help = helpText({
   usage: ['heartseg board [RUN]'],
-  about: "Start TensorBoard for one run (its tensorboard/ folder) or for every run in the runs folder, on 127.0.0.1\n"
+  about: `Start TensorBoard for one run (its ${CONTRACT.run_folder.tensorboard}/ folder) or for every run in the runs folder, on 127.0.0.1\n`
     + 'and a free port, and print the URL. Ctrl-C stops it. On a cluster, forward the port: ssh -L PORT:127.0.0.1:PORT.\n'
     + 'A run without TensorBoard logs is refused (exit 2): there would be nothing to show.',
   examples: ['heartseg board', 'heartseg board runs/la-20250101-120000'],

@@ -1,5 +1,6 @@
 // heartseg evaluate RUN|CKPT [DATA]: metrics per case, a summary and figures in RUN/eval/ (the core's evaluate job).
 import {CONTRACT} from '../core/generated/contract.js';
+import path from 'node:path';
 import {type CommandSpec, type Context, coreFor, existingPath, expectPositionals, helpText, parseCommand, runJob, str} from './common.js';
 
 const USAGE = 'heartseg evaluate RUN|CKPT [DATA] [options]';
@@ -9,7 +10,7 @@ export const help = helpText({
   usage: [USAGE],
   about: 'Evaluate a model on a dataset: per-case Dice, IoU, HD95, ASSD and volume errors, a summary and figures.\n'
     + `With a run folder the results go to RUN/${RUN.eval}/ (its own ${RUN.eval_events} and ${RUN.eval_log}; the training's record\n`
-    + 'is not touched) and DATA defaults to the data the run was trained on, its validation cases from split.json.\n'
+    + `is not touched) and DATA defaults to the data the run was trained on, its validation cases from ${RUN.split}.\n`
     + `With a checkpoint file (e.g. an old best_model.pth) a new folder RUNS_DIR/NAME is made for ${RUN.eval}/.\n`
     + "If DATA names label 1 differently from the checkpoint, the engine warns and it is shown.",
   options: [
@@ -36,7 +37,7 @@ async function run(argv: string[], ctx: Context): Promise<number> {
   const job = core.evaluate({model, data, split: str(p, 'split') as 'val' | 'all' | undefined, device: str(p, 'device'), configFile,
     figures: p.values['no-figures'] !== true, name: p.globals.name});
   return runJob(ctx, p, job, {label: 'evaluate',
-    hint: r => (r.exitCode === 0 && r.paths.report ? `report: ${r.paths.report} (summary.json, metrics.csv, figures/)` : undefined)});
+    hint: r => (r.exitCode === 0 && r.paths.report ? `report: ${r.paths.report} (${[RUN.eval_summary, RUN.eval_metrics, RUN.eval_figures].map(f => path.relative(RUN.eval, f)).join(', ')})` : undefined)});
 }
 
 export const evaluate: CommandSpec = {name: 'evaluate', summary: 'evaluate a run or checkpoint on a dataset', help, run};

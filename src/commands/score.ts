@@ -1,13 +1,16 @@
 // heartseg score PRED REF: metrics of existing label maps against references, no model needed.
+import path from 'node:path';
+import {CONTRACT} from '../core/generated/contract.js';
 import {type CommandSpec, type Context, coreFor, existingPath, expectPositionals, helpText, parseCommand, runJob, str} from './common.js';
 
+const RUN = CONTRACT.run_folder;
 const USAGE = 'heartseg score PRED REF [--out DIR] [--labels FILE|JSON]';
 
 export const help = helpText({
   usage: [USAGE],
   about: 'Score predicted label maps against reference label maps (two files, or two folders matched by case name):\n'
-    + 'Dice, IoU, precision, recall, HD95, ASSD and volume differences per case and label, into DIR/metrics.csv\n'
-    + 'and DIR/summary.json.',
+    + `Dice, IoU, precision, recall, HD95, ASSD and volume differences per case and label, into DIR/${path.basename(RUN.eval_metrics)}\n`
+    + `and DIR/${path.basename(RUN.eval_summary)} (named as in a run's ${RUN.eval}/).`,
   options: [
     '  --out DIR           output folder (default RUNS_DIR/score-<YYYYMMDD-HHMMSS>)',
     '  --labels X          dataset.json or a JSON object such as {"1": "left atrium"} naming the labels',

@@ -9,11 +9,12 @@ import type {JobResult, Plan} from '../core/app/types.js';
 import {type CommandSpec, type Context, coreFor, existingPath, expectPositionals, helpText, parseCommand, runJob, str, UsageError} from './common.js';
 
 const USAGE = 'heartseg train DATA [options]';
+const RUN = CONTRACT.run_folder;
 
 export const help = helpText({
   usage: [USAGE, 'heartseg train --resume RUN [options]'],
   about: 'Train a 3D U-Net on a Decathlon-style dataset (dataset.json, imagesTr/, labelsTr/). Everything goes to the\n'
-    + 'run folder RUNS_DIR/NAME: config.json, split.json, events.jsonl, engine.log, tensorboard/, checkpoints/.\n'
+    + `run folder RUNS_DIR/NAME: ${[RUN.config, RUN.split, RUN.events, RUN.engine_log, `${RUN.tensorboard}/`, `${RUN.checkpoints}/`].join(', ')}.\n`
     + 'Ctrl-C (or SIGTERM, or a closed terminal) stops after the current step with a checkpoint; --resume continues.\n'
     + 'Config precedence: defaults < plan < --preset < --config < flags. Without --preset or --config the run starts\n'
     + 'from `heartseg plan DATA` (spacing, patch, batch, network and length for this dataset and device).\n'

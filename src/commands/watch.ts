@@ -1,11 +1,12 @@
 // heartseg watch RUN: follow a run's events.jsonl (e.g. a cluster job) and print the same lines as train.
 import {HeadlessReporter} from '../core/headless.js';
+import {CONTRACT} from '../core/generated/contract.js';
 import {runInfo} from '../core/runs.js';
 import {type CommandSpec, type Context, coreFor, expectPositionals, helpText, parseCommand, useColor} from './common.js';
 
 export const help = helpText({
   usage: ['heartseg watch RUN [--follow]'],
-  about: "Show a run's progress from its events.jsonl: everything so far, then live, until the run ends. Works on any\n"
+  about: `Show a run's progress from its ${CONTRACT.run_folder.events}: everything so far, then live, until the run ends. Works on any\n`
     + 'machine that sees the run folder (a login node watching a cluster job). Ctrl-C (or SIGTERM, e.g. from\n'
     + '`timeout`) stops watching, not the run: it says so ("stopped watching at epoch 12/21; the run is still\n'
     + 'running") and exits 130; --json then has "status": "running" and "watch": "stopped". When the run ends while\n'

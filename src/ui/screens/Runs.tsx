@@ -2,6 +2,7 @@
 import React, {useEffect, useState} from 'react';
 import {Box, Text} from 'ink';
 import type {CheckpointDetails, Job} from '../../core/api.js';
+import {CONTRACT} from '../../core/generated/contract.js';
 import {parseAssignments} from '../../core/app/configure.js';
 import {defaultRunName} from '../../core/paths.js';
 import {Frame, bodyRows} from '../components/Frame.js';
@@ -82,7 +83,7 @@ export function Runs({core, go: push, replace, back, select}: ScreenProps & {sel
       },
       E: () => run?.checkpoints.length && go({screen: 'evaluate', runDir: run.dir, start: true, data: run.dataRoot ?? core.defaultData ?? undefined}),
       w: () => {
-        if (!run || run.status === 'tensorboard') return setNote('only runs with events.jsonl can be watched');
+        if (!run || run.status === 'tensorboard') return setNote(`only runs with ${CONTRACT.run_folder.events} can be watched`);
         go({screen: 'train', launch: {mode: 'watch', runDir: run.dir}});
       },
       p: () => {
