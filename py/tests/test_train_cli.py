@@ -117,16 +117,17 @@ def test_a_live_lock_refuses_and_a_stale_lock_is_taken_over(finished, tmp_path):
     assert load_checkpoint(run / "checkpoints" / "last.pt").epoch == 3 and not (run / ".lock").exists()
 
 
-def test_init_reports_mismatched_keys_as_a_warning(finished, tmp_path):
+def test_init_whose_classes_differ_from_the_dataset_is_refused_before_anything_is_written(finished, tmp_path):
+    # the network comes from the weights (issue 14): a 3-class head on a 2-label dataset is a refusal, not a partial load
     other = tmp_path / "three_classes.pt"
     torch.save({f"module.{k}": v for k, v in build_model(1, 3, [4, 8]).state_dict().items()}, other)
     cfg = write_config(tmp_path / "cfg.json", cfgmod.merge(finished["cfg_dict"], {"train": {"epochs": 1}}))
     run = tmp_path / "init"
     result = engine("train", "--config", str(cfg), "--run", str(run), "--init", str(other))
-    assert result.returncode == 0, result.stderr
-    warnings = [e for e in read_events(run) if e["type"] == "warning" and "--init" in e["message"]]
-    assert len(warnings) == 1 and "final_conv.weight" in warnings[0]["message"]
-    assert warnings[0]["file"] == str(other)
+    assert result.returncode == 2, result.stderr
+    assert "out_channels is 3" in result.stderr and "2 labels" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not run.exists()
 
 
 def test_init_refuses_an_untrusted_checkpoint(finished, tmp_path):
