@@ -344,7 +344,7 @@ def load_setup(run: str | None, checkpoint: str | None, overrides: dict[str, Any
 
     overrides = dict(overrides or {})
     warnings: list[str] = []
-    from heartseg.train.folds import cv_members
+    from heartseg.layout import cv_members
 
     members = cv_members(run) if not checkpoint else []
     if members:  # a cross-validation run: its folds' models as one ensemble; the first fold's record stands for all

@@ -77,3 +77,19 @@ def names() -> dict[str, str]:
 
 def run_path(run_dir: str | Path, name: str) -> Path:
     return Path(run_dir) / name
+
+
+def cv_members(run: str | Path | None) -> list[Path]:
+    """The fold sub-runs (RUN/folds/fold-k, in fold order) of a cross-validation run; [] for any other folder.
+    evaluate and predict given such a run use the folds' models as one ensemble."""
+    if not run:
+        return []
+    parent = Path(run)
+    if (parent / CHECKPOINTS).is_dir() or not (parent / FOLDS).is_dir():
+        return []
+    found = []
+    for sub in (parent / FOLDS).iterdir():
+        name = sub.name
+        if sub.is_dir() and name.startswith("fold-") and name[5:].isdigit():
+            found.append((int(name[5:]), sub))
+    return [sub for _, sub in sorted(found)]

@@ -14,7 +14,7 @@ from heartseg import config as cfgmod
 from heartseg.cli import main
 from heartseg.inference import Ensemble
 from heartseg.model import build_model
-from heartseg.train.folds import cv_members
+from heartseg.layout import cv_members
 from tests.conftest import write_nifti
 
 

@@ -58,7 +58,7 @@ def _validation_cases(run_dir: Path, prepared: Any) -> list[str]:
 
     from heartseg import layout
 
-    from heartseg.train.folds import cv_members
+    from heartseg.layout import cv_members
 
     if cv_members(run_dir):  # every case was trained on by some fold: the ensemble has no held-out cases here
         raise BadInput("a cross-validation run has no validation split: each case was trained on by the other folds",

@@ -22,22 +22,6 @@ from heartseg import layout
 from heartseg.errors import BadInput
 
 
-def cv_members(run: str | Path | None) -> list[Path]:
-    """The fold sub-runs (RUN/folds/fold-k, in fold order) of a cross-validation run; [] for any other folder.
-    evaluate and predict given such a run use the folds' models as one ensemble."""
-    if not run:
-        return []
-    parent = Path(run)
-    if (parent / layout.CHECKPOINTS).is_dir() or not (parent / layout.FOLDS).is_dir():
-        return []
-    found = []
-    for sub in (parent / layout.FOLDS).iterdir():
-        name = sub.name
-        if sub.is_dir() and name.startswith("fold-") and name[5:].isdigit():
-            found.append((int(name[5:]), sub))
-    return [sub for _, sub in sorted(found)]
-
-
 def every_fold_config(args: argparse.Namespace) -> Any | None:
     """The parent config when `args` asks for every fold of a cross-validation, else None (a problem with the
     config is left for the ordinary training to report)."""
