@@ -100,7 +100,7 @@ describe.skipIf(!!skip)('one core for the UI and the command line (real engine)'
     const fromUi = readJson(path.join(runs, uiRun, RUN.config));
     expect(withoutName(fromUi)).toEqual(withoutName(fromCli));
     expect(validateConfig(fromUi).ok).toBe(true);
-    }, 900_000); // two plans and two engine starts: minutes on a busy 2-core machine
+  }, 900_000); // two plans and two engine starts: minutes on a busy 2-core machine
 
   it('resume from the UI and from the CLI accept and refuse the same changes, with the same message', async (ctx) => {
     if (skip) return ctx.skip(skip);
@@ -144,5 +144,5 @@ describe.skipIf(!!skip)('one core for the UI and the command line (real engine)'
     expect(bad).toEqual([]);
     const ends = lines.map((l) => JSON.parse(l) as {type: string; status?: string}).filter((e) => e.type === 'run_end');
     expect(ends.map((e) => e.status)).toEqual(['completed', 'completed', 'completed']);
-    }, 900_000);
+  }, 900_000);
 });
