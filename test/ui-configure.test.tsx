@@ -112,6 +112,20 @@ describe('Configure', () => {
     expect(frame).toMatch(/model\.features\s+16,32,64\s+plan/);
   });
 
+  it('a preset needs no plan: chosen while the engine still plans, it is estimated and t trains it at once', async () => {
+    class NeverPlans extends FakeCore {
+      override plan = () => new Promise<never>(() => undefined);
+    }
+    const {lastFrame, stdin, core} = mount(new NeverPlans());
+    await until(lastFrame, (f) => f.includes('planning…'));
+    await press(stdin, 'p');
+    await until(lastFrame, (f) => f.includes('preset demo ·') && /estimate: [\d,]+ parameters/.test(f));
+    await press(stdin, 't');
+    await until(() => core.started.length, (n) => n === 1);
+    expect(launched(core).layers.preset).toBe('demo');
+    expect(launched(core).sources['model.features']).toBe('preset');
+  });
+
   it('when planning fails it says why and starts from the defaults', async () => {
     const {lastFrame} = mount(new FakeCore({plan: null}));
     const frame = await until(lastFrame, (f) => f.includes('plan unavailable'));

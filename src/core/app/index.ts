@@ -5,7 +5,7 @@ import path from 'node:path';
 import {analyzeDataset} from '../analyze/index.js';
 import {boardLogdir, startBoard} from '../board.js';
 import {validateConfig} from '../config.js';
-import {listPresets, loadPreset, presetDir} from '../config-flags.js';
+import {applyArgs, listPresets, loadPreset, presetDir} from '../config-flags.js';
 import {Failure, UsageError} from '../errors.js';
 import {CONTRACT} from '../generated/contract.js';
 import {PythonNotFound, usablePython} from '../python.js';
@@ -180,7 +180,7 @@ export function createCore(opts: CoreOptions): Core {
       try {
         const file = path.join(dir, RUN.config);
         writeFileSync(file, JSON.stringify(config));
-        const answer = await ask(['estimate', '--config', file], 120_000);
+        const answer = await ask(['estimate', '--config', file], 300_000); // torch's import alone takes a minute on a busy CPU
         aborted(o.signal);
         const body = answer.code === 0 ? jsonAnswer<Estimate>(answer) : undefined;
         if (!body || !Array.isArray(body.problems)) throw new Failure(`estimate: ${answerReason(answer)}`);
@@ -213,7 +213,7 @@ export function createCore(opts: CoreOptions): Core {
     async inspect(file: string, o = {}): Promise<CheckpointDetails> {
       const target = path.resolve(cwd, file);
       const patch = o.patch ? ['--patch', o.patch.join(',')] : [];
-      const answer = await ask(['inspect', target, ...patch, ...(o.text ? [] : ['--json'])]);
+      const answer = await ask(['inspect', target, ...patch, ...applyArgs(o.apply), ...(o.text ? [] : ['--json'])]);
       if (answer.code === 2) throw new UsageError(answerReason(answer));
       if (answer.code !== 0) throw new Failure(`${target}: ${answerReason(answer)}`);
       if (o.text) return {path: target, parameters: null, features: null, epoch: null, metric: null, lines: answer.stdout.trimEnd().split('\n'), raw: {}};

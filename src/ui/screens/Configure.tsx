@@ -71,9 +71,11 @@ export function Configure({core, go, back, root}: ScreenProps & {root?: string})
   // Each answer remembers the config it is for: until the shown config's own answer is in, it reads "updating".
   const [answer, setAnswer] = useState<{value: Estimate | null; error: string | null; for: string | null}>({value: null, error: null, for: null});
   const configJson = JSON.stringify(form.configured.config);
+  const presetChosen = Boolean(form.configured.layers.preset);
   const estimate = {...answer, pending: answer.for !== configJson};
   useEffect(() => {
-    if (planning === 'running') return; // the plan replaces most of the config: estimate what it proposes, not the defaults
+    // The plan replaces most of the config: estimate what it proposes, not the defaults (a preset needs no plan).
+    if (planning === 'running' && !presetChosen) return;
     const abort = new AbortController();
     const timer = setTimeout(() => {
       core.estimate(JSON.parse(configJson) as Record<string, unknown>, {signal: abort.signal}).then(
@@ -85,7 +87,7 @@ export function Configure({core, go, back, root}: ScreenProps & {root?: string})
       clearTimeout(timer);
       abort.abort();
     };
-  }, [core, configJson, planning]);
+  }, [core, configJson, planning, presetChosen]);
 
   // The config's own checks, and the engine's whole-config ones (e.g. the patch against the depth) from the estimate.
   const problems = [...form.configured.problems, ...(estimate.value?.problems ?? []).filter((p) => !form.configured.problems.includes(p))];
@@ -112,7 +114,7 @@ export function Configure({core, go, back, root}: ScreenProps & {root?: string})
   const train = () => {
     if (problems.length) return setNote(`fix ${problems.length} problem(s) before training: ${problems[0]}`);
     if (!getKey(form.configured.config, 'data.root')) return setNote('set data.root to a dataset folder first');
-    if (planning === 'running') return setNote('still planning: a moment');
+    if (planning === 'running' && !presetChosen) return setNote('still planning: a moment');
     if (estimate.pending) return setNote('checking the config with the engine: a moment');
     go({screen: 'train', launch: {mode: 'new', configured: form.configured}});
   };
