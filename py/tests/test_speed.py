@@ -247,3 +247,28 @@ def test_inference_runs_in_the_recorded_precision_and_layout(precision, layout, 
     _, got = predict_volume(model, image, [8, 16, 16], infer, 1, "cpu", precision=precision, layout=layout)
     assert seen and all(seen) is (layout == "channels_last")
     assert float(abs(torch.from_numpy(got) - torch.from_numpy(want)).max()) <= tol
+
+
+def test_last_pt_is_written_by_time_and_at_the_end(tmp_path, restore_torch_globals):
+    clock = FakeClock()
+    cfg = cfgmod.from_dict({"model": {"features": [2, 4]}, "data": {"patch": [8, 8, 8], "batch": 1},
+                            "train": {"device": "cpu", "precision": "fp32", "layout": "contiguous", "epochs": 5,
+                                      "iters_per_epoch": 2, "checkpoint_minutes": 1.0, "bn_recalibration": 0,
+                                      "val_every": 100}})
+    events = NullWriter()
+    trainer = Trainer(cfg, in_channels=1, out_channels=1, run_dir=tmp_path, events=events, clock=clock)
+    trainer.start()
+    real_step = trainer.train_step
+
+    def step(image, label):
+        clock.now += 20.0  # an epoch of two steps takes 40 s: last.pt is due every other epoch, and at the end
+        return real_step(image, label)
+
+    trainer.train_step = step
+    trainer.validate = lambda *a, **k: ValResult(loss=0.5, dice=0.5, dice_per_label={"la": 0.5}, cases=1)
+    image, label = torch.randn(1, 1, 8, 8, 8), torch.zeros(1, 8, 8, 8, dtype=torch.long)
+    trainer.fit(None, ["case"], lambda start, n: ({"image": image, "label": label} for _ in range(n)))
+    saved = [r["epoch"] for r in events.records if r["type"] == "checkpoint" and r["kind"] == "last"]
+    assert saved == [2, 4, 5]
+    back = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert back["epoch"] == 5 and all(t.device.type == "cpu" for t in back["model"].values())

@@ -56,7 +56,8 @@ def _timed(step, device: str, repeats: int, warmup: int, cpu: list[float]) -> li
 
 
 def _ours(s: dict[str, Any], device: str, amp: bool = False, channels_last: bool = False,
-          compile_: bool = False) -> dict[str, Any]:
+          compile_: bool = False, auto: bool = False) -> dict[str, Any]:
+    """auto: precision and layout as train.precision/layout 'auto' choose them (timed by the Trainer at start)."""
     import torch
 
     from heartseg.config import Config
@@ -67,13 +68,19 @@ def _ours(s: dict[str, Any], device: str, amp: bool = False, channels_last: bool
     cfg.data.patch, cfg.data.batch = list(s["patch"]), 1
     cfg.train.device, cfg.train.precision = device, "auto" if amp else "fp32"
     cfg.train.layout, cfg.train.compile = "channels_last" if channels_last else "contiguous", compile_
+    if auto:
+        cfg.train.precision, cfg.train.layout = "auto", "auto"
     torch.manual_seed(0)
     trainer = Trainer(cfg, in_channels=1, out_channels=1)
     trainer.start()
     image, label = _batch(s["patch"], device)
     cpu: list[float] = []
     seconds = _timed(lambda: trainer.train_step(image, label), device, s["repeats"], s["warmup"], cpu)
-    return _body(s, seconds, cpu, device, amp)
+    body = _body(s, seconds, cpu, device, amp)
+    if auto and trainer.choice is not None:
+        body["extra"]["choice"] = f"{trainer.cfg.train.precision}+{trainer.cfg.train.layout}"
+        body["extra"]["choice_reason"] = trainer.choice.reason
+    return body
 
 
 def _plain(s: dict[str, Any], device: str) -> dict[str, Any]:
@@ -119,7 +126,7 @@ def _body(s: dict[str, Any], seconds: list[float], cpu: list[float], device: str
 
 
 def ours(s):
-    return _ours(s, "cpu")
+    return _ours(s, "cpu", auto=True)
 
 
 def baseline(s):
@@ -150,7 +157,8 @@ def run(ctx: dict[str, Any]) -> list[dict[str, Any]]:
     s = {**ctx, **MODES[ctx["mode"]], "threads": None}
     shape = f"1x1x{'x'.join(map(str, s['patch']))}"
     reduced = "" if s["patch"] == [64, 128, 128] else f" (reduced from 64x128x128 for --{ctx['mode']})"
-    note = (f"fp32 CPU, model {'-'.join(map(str, s['features']))} "
+    note = (f"CPU, ours in the precision/layout 'auto' measures best (baseline fp32 contiguous), model "
+            f"{'-'.join(map(str, s['features']))} "
             f"({cost.parameters(s['features']) / 1e6:.1f} M params), patch {shape}{reduced}; median of "
             f"{s['repeats'] * s['rounds']} steps ({s['rounds']} alternating processes per side, each after "
             f"{s['warmup']} warm-up step)")
