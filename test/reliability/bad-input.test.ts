@@ -154,5 +154,5 @@ describe('paths with spaces and non-ASCII characters work', () => {
     expect(predict.exitCode, predict.output).toBe(0);
     expect(readdirSync(out).filter(f => /\.nii(\.gz)?$/.test(f))).toEqual(['case ü 0.nii.gz']); // and the prediction's record
     expect(hasTraceback(`${info.output}${analyze.output}${train.output}${predict.output}`)).toBe(false);
-  });
+  }, 600_000); // train plans first: minutes on a busy 2-core machine
 });
