@@ -108,6 +108,11 @@ class Trainer:
         distributed.init(self.info, self.device)
         if t.threads > 0:
             torch.set_num_threads(t.threads)
+        elif cfg.data.workers > 0 and self.device.type == "cpu":
+            # the loader's workers take cores of their own: the step gets the rest, not an oversubscribed machine
+            from heartseg.machine import cpu_cores
+
+            torch.set_num_threads(max(1, cpu_cores() - cfg.data.workers))
         self._choose_speed(resume)
         seed_everything(t.seed, t.deterministic, self.device)
         model = build_model(self.in_channels, self.out_channels, cfg.model.features)
