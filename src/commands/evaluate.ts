@@ -1,5 +1,6 @@
 // heartseg evaluate RUN|CKPT [DATA]: metrics per case, a summary and figures in RUN/eval/ (the core's evaluate job).
 import {CONTRACT} from '../core/generated/contract.js';
+import {applyFlagOptions, applyFlagValues, applyHelpLines} from '../core/config-flags.js';
 import path from 'node:path';
 import {type CommandSpec, type Context, coreFor, existingPath, expectPositionals, helpText, parseCommand, runJob, str} from './common.js';
 
@@ -18,6 +19,7 @@ export const help = helpText({
     '  --device D          cpu, cuda or cuda:N (default: the config\'s train.device)',
     '  --config FILE       config JSON for a bare checkpoint (spacing, normalisation, inference)',
     '  --no-figures        metrics only',
+    ...applyHelpLines(),
   ],
   examples: [
     'heartseg evaluate runs/la-20250101-120000',
@@ -27,7 +29,7 @@ export const help = helpText({
 
 async function run(argv: string[], ctx: Context): Promise<number> {
   const p = parseCommand(argv, {split: {type: 'string'}, device: {type: 'string'}, config: {type: 'string'},
-    'no-figures': {type: 'boolean'}}, ctx);
+    'no-figures': {type: 'boolean'}, ...applyFlagOptions()}, ctx);
   if (p.help) return ctx.stdout.write(help), 0;
   expectPositionals(p, 1, 2, USAGE);
   const core = coreFor(ctx, p);
@@ -35,7 +37,7 @@ async function run(argv: string[], ctx: Context): Promise<number> {
   const data = p.positionals[1] ? existingPath(ctx, 'DATA', p.positionals[1], 'dir') : undefined;
   const configFile = str(p, 'config') ? existingPath(ctx, '--config', str(p, 'config'), 'file') : undefined;
   const job = core.evaluate({model, data, split: str(p, 'split') as 'val' | 'all' | undefined, device: str(p, 'device'), configFile,
-    figures: p.values['no-figures'] !== true, name: p.globals.name});
+    figures: p.values['no-figures'] !== true, name: p.globals.name, apply: applyFlagValues(p.values)});
   return runJob(ctx, p, job, {label: 'evaluate',
     hint: r => (r.exitCode === 0 && r.paths.report ? `report: ${r.paths.report} (${[RUN.eval_summary, RUN.eval_metrics, RUN.eval_figures].map(f => path.relative(RUN.eval, f)).join(', ')})` : undefined)});
 }

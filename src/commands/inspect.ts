@@ -1,5 +1,6 @@
 // heartseg inspect CKPT|RUN: architecture, per-block shapes and parameters, epoch and metrics, compatibility.
 import {statSync} from 'node:fs';
+import {applyFlagOptions, applyFlagValues, applyHelpLines} from '../core/config-flags.js';
 import {runCheckpoint} from '../core/runs.js';
 import {type CommandSpec, type Context, coreFor, existingPath, expectPositionals, helpText, parseCommand, str, UsageError} from './common.js';
 
@@ -12,12 +13,12 @@ export const help = helpText({
     + 'block for a patch, the total parameter count, the epoch and metrics if stored, and whether it loads strictly.\n'
     + 'For a run folder: its final model, else best, else last. Checkpoints are read with weights_only=True: one that\n'
     + 'needs to run code is refused.',
-  options: ['  --patch Z,Y,X       input size for the per-block shapes (default: the training patch)'],
+  options: ['  --patch Z,Y,X       input size for the per-block shapes (default: the training patch)', ...applyHelpLines()],
   examples: ['heartseg inspect best_model.pth', 'heartseg inspect runs/la-20250101-120000 --patch 64,128,128 --json'],
 });
 
 async function run(argv: string[], ctx: Context): Promise<number> {
-  const p = parseCommand(argv, {patch: {type: 'string'}}, ctx);
+  const p = parseCommand(argv, {patch: {type: 'string'}, ...applyFlagOptions()}, ctx);
   if (p.help) return ctx.stdout.write(help), 0;
   expectPositionals(p, 1, 1, USAGE);
   let file = existingPath(ctx, 'CKPT', p.positionals[0]);
@@ -29,7 +30,7 @@ async function run(argv: string[], ctx: Context): Promise<number> {
   const patchText = str(p, 'patch');
   if (patchText !== undefined && !/^\d+,\d+,\d+$/.test(patchText)) throw new UsageError(`--patch ${patchText}: expected three sizes Z,Y,X`);
   const patch = patchText?.split(',').map(Number);
-  const details = await coreFor(ctx, p).inspect(file, {patch, text: !p.globals.json});
+  const details = await coreFor(ctx, p).inspect(file, {patch, text: !p.globals.json, apply: applyFlagValues(p.values)});
   ctx.stdout.write(p.globals.json ? JSON.stringify(details.raw) + '\n' : details.lines.join('\n') + '\n');
   return 0;
 }

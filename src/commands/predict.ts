@@ -1,5 +1,6 @@
 // heartseg predict RUN|CKPT INPUT... --out DIR: label maps with the input's affine and shape (the core's predict job).
 import {CONTRACT} from '../core/generated/contract.js';
+import {applyFlagOptions, applyFlagValues, applyHelpLines} from '../core/config-flags.js';
 import {type CommandSpec, type Context, coreFor, existingPath, helpText, parseCommand, runJob, str, UsageError} from './common.js';
 
 const USAGE = 'heartseg predict RUN|CKPT INPUT... --out DIR [options]';
@@ -16,6 +17,7 @@ export const help = helpText({
     '  --probabilities     also write probability maps (CASE_probabilities)',
     '  --device D          cpu, cuda or cuda:N (default: the config\'s train.device)',
     '  --config FILE       config JSON for a bare checkpoint (spacing, normalisation, inference)',
+    ...applyHelpLines(),
   ],
   examples: [
     'heartseg predict runs/la-20250101-120000 scans/ --out predictions/',
@@ -25,7 +27,7 @@ export const help = helpText({
 
 async function run(argv: string[], ctx: Context): Promise<number> {
   const p = parseCommand(argv, {out: {type: 'string'}, probabilities: {type: 'boolean'}, device: {type: 'string'},
-    config: {type: 'string'}}, ctx);
+    config: {type: 'string'}, ...applyFlagOptions()}, ctx);
   if (p.help) return ctx.stdout.write(help), 0;
   if (p.positionals.length < 2) throw new UsageError(`missing argument (usage: ${USAGE})`);
   const out = str(p, 'out');
@@ -34,7 +36,8 @@ async function run(argv: string[], ctx: Context): Promise<number> {
   const model = core.modelRef(p.positionals[0]);
   const inputs = p.positionals.slice(1).map(i => existingPath(ctx, 'INPUT', i));
   const configFile = str(p, 'config') ? existingPath(ctx, '--config', str(p, 'config'), 'file') : undefined;
-  const job = core.predict({model, inputs, outDir: out, probabilities: p.values.probabilities === true, device: str(p, 'device'), configFile});
+  const job = core.predict({model, inputs, outDir: out, probabilities: p.values.probabilities === true, device: str(p, 'device'), configFile,
+    apply: applyFlagValues(p.values)});
   return runJob(ctx, p, job, {label: 'predict'});
 }
 

@@ -3,6 +3,7 @@ import {existsSync, readFileSync, readdirSync} from 'node:fs';
 import path from 'node:path';
 import {ConfigError, type ConfigField, configFields, defaultConfig, mergeConfig, parseFieldText, readConfigFile, setKey, validateConfig} from './config.js';
 import {pyRoot} from './paths.js';
+import {CONTRACT} from './generated/contract.js';
 
 /** A command-line flag that sets one config key: every field whose schema names an `x-flag`. */
 export interface ConfigFlag {
@@ -14,6 +15,33 @@ export interface ConfigFlag {
 
 export function configFlags(): ConfigFlag[] {
   return configFields().filter((f) => f.flag).map((f) => ({flag: f.flag!, arg: f.arg ?? 'X', key: f.key, field: f}));
+}
+
+/** The flags evaluate, predict and inspect take over what a checkpoint recorded: the contract's apply_keys. */
+export function applyFlags(): ConfigFlag[] {
+  const keys: readonly string[] = CONTRACT.apply_keys;
+  return configFlags().filter((f) => keys.includes(f.key));
+}
+
+export function applyFlagOptions(): Record<string, {type: 'string'}> {
+  return Object.fromEntries(applyFlags().map((f) => [f.flag, {type: 'string' as const}]));
+}
+
+/** The apply flags a person gave (flag -> text), from parsed option values. */
+export function applyFlagValues(values: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of applyFlags()) if (typeof values[f.flag] === 'string') out[f.flag] = values[f.flag] as string;
+  return out;
+}
+
+/** The engine arguments for apply flags: passed on as given; the engine parses and checks them. */
+export function applyArgs(given: Record<string, string> | undefined): string[] {
+  return Object.entries(given ?? {}).flatMap(([flag, text]) => [`--${flag}`, text]);
+}
+
+/** Help lines for the apply flags, from the schema's descriptions. */
+export function applyHelpLines(): string[] {
+  return applyFlags().map((f) => `  --${(f.flag + ' ' + f.arg).padEnd(17)} ${f.key}: ${f.field.description.split(';')[0]} (overrides the checkpoint's)`);
 }
 
 /** parseArgs option definitions for the config flags (plus --amp/--no-amp, --preset, --config, --no-plan). */

@@ -24,6 +24,18 @@ def _init_keys() -> list[str]:
     return [*INIT_ARCH_KEYS, *APPLY_KEYS]
 
 
+def _apply_keys() -> list[str]:
+    from heartseg.evaluation import override_flags
+
+    return list(override_flags())
+
+
+def _sidecar_suffix() -> str:
+    from heartseg.commands.export import SIDECAR_SUFFIX
+
+    return SIDECAR_SUFFIX
+
+
 def add_arguments(p) -> None:
     p.add_argument("--out", metavar="DIR", help=f"folder to write (default: {DEFAULT_OUT})")
     p.add_argument("--check", action="store_true", help="write nothing; exit 2 naming each file that is stale")
@@ -45,6 +57,10 @@ def documents() -> dict[str, Any]:
         "resume_keys": list(config.resume_keys()),
         # keys `train --init CKPT` takes from the checkpoint unless the user sets them (network, preprocessing)
         "init_keys": [*_init_keys()],
+        # keys evaluate/predict/inspect take as flags over what the checkpoint recorded (preprocessing, output, weights)
+        "apply_keys": list(_apply_keys()),
+        # `export --out FILE` writes FILE + this suffix beside it (architecture and preprocessing)
+        "export_sidecar_suffix": _sidecar_suffix(),
     }
     return {
         "config.schema.json": {"$comment": "Generated from py/heartseg/config.py by `python -m heartseg schema`.",

@@ -8,6 +8,7 @@ import {startEngine} from '../engine.js';
 import {UsageError} from '../errors.js';
 import {CONTRACT} from '../generated/contract.js';
 import {defaultRunName} from '../paths.js';
+import {applyArgs} from '../config-flags.js';
 import {configure, nested} from './configure.js';
 import {engineJob} from './job.js';
 import type {EvaluateRequest, ExportRequest, Job, JobKind, ModelRef, PredictRequest, ResumeRequest, ScoreRequest, SynthRequest, TrainRequest} from './types.js';
@@ -135,7 +136,7 @@ export async function evaluate(l: Launcher, req: EvaluateRequest): Promise<Job> 
   const args = [...modelArgs(req.model), ...(req.model.kind === 'checkpoint' ? ['--run', runDir] : []),
     ...(req.data ? ['--data', path.resolve(l.cwd, req.data)] : []), '--split', req.split ?? 'val',
     ...(req.device ? ['--device', req.device] : []), ...(req.configFile ? ['--config', path.resolve(l.cwd, req.configFile)] : []),
-    ...(req.figures === false ? ['--no-figures'] : [])];
+    ...(req.figures === false ? ['--no-figures'] : []), ...applyArgs(req.apply)];
   return start(l, 'evaluate', 'evaluate', args, {runDir, logFile: path.join(runDir, RUN.eval_log),
     paths: () => ({report: path.join(runDir, RUN.eval)})});
 }
@@ -181,7 +182,8 @@ export async function predict(l: Launcher, req: PredictRequest): Promise<Job> {
   for (const i of inputs) if (!existsSync(i)) throw new UsageError(`INPUT ${i}: no such file or folder`);
   const since = Date.now();
   const args = [...modelArgs(req.model), '--input', ...inputs, '--out', outDir, ...(req.probabilities ? ['--probabilities'] : []),
-    ...(req.device ? ['--device', req.device] : []), ...(req.configFile ? ['--config', path.resolve(l.cwd, req.configFile)] : [])];
+    ...(req.device ? ['--device', req.device] : []), ...(req.configFile ? ['--config', path.resolve(l.cwd, req.configFile)] : []),
+    ...applyArgs(req.apply)];
   return start(l, 'predict', 'predict', args, {outDir, logFile: path.join(outDir, RUN.predict_log),
     paths: () => ({files: predictedFiles(outDir, since)})});
 }
@@ -199,7 +201,7 @@ export async function exportModel(l: Launcher, req: ExportRequest): Promise<Job>
   const blocker = fileInTheWay(path.dirname(out));
   if (blocker) throw new UsageError(`--out ${out}: ${blocker} is a file, not a folder`);
   if (existsSync(out) && statSync(out).isDirectory()) throw new UsageError(`--out ${out}: is a folder, expected a file name`);
-  return start(l, 'export', 'export', [...modelArgs(req.model), '--out', out], {outDir: path.dirname(out), paths: () => ({files: [out]})});
+  return start(l, 'export', 'export', [...modelArgs(req.model), '--out', out], {outDir: path.dirname(out), paths: () => ({files: [out, out + CONTRACT.export_sidecar_suffix]})});
 }
 
 export async function synth(l: Launcher, req: SynthRequest): Promise<Job> {

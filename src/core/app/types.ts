@@ -130,6 +130,8 @@ export interface EvaluateRequest {
   /** A config file for a bare checkpoint. */
   configFile?: string;
   figures?: boolean;
+  /** Apply flags (flag -> text, e.g. normalization -> zscore) over what the checkpoint recorded. */
+  apply?: Record<string, string>;
   /** Name of the new run folder a bare checkpoint is evaluated into. */
   name?: string;
 }
@@ -141,6 +143,8 @@ export interface PredictRequest {
   probabilities?: boolean;
   device?: string;
   configFile?: string;
+  /** Apply flags (flag -> text) over what the checkpoint recorded. */
+  apply?: Record<string, string>;
 }
 
 export interface ScoreRequest {
@@ -341,7 +345,7 @@ export interface Core {
   export(req: ExportRequest): Promise<Job>;
   synth(req: SynthRequest): Promise<Job>;
   /** Describe a checkpoint; with text, `lines` holds the engine's own table (per-block shapes). */
-  inspect(file: string, opts?: {patch?: number[]; text?: boolean}): Promise<CheckpointDetails>;
+  inspect(file: string, opts?: {patch?: number[]; text?: boolean; apply?: Record<string, string>}): Promise<CheckpointDetails>;
 
   // runs
   /** A run by path or by name in the runs folder (absolute); throws a bad-input error when there is none. */

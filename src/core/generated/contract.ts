@@ -109,5 +109,13 @@ export const CONTRACT = {
     "data.normalization",
     "infer.threshold",
     "infer.postprocess"
-  ]
+  ],
+  "apply_keys": [
+    "data.spacing",
+    "data.normalization",
+    "infer.threshold",
+    "infer.postprocess",
+    "infer.checkpoint"
+  ],
+  "export_sidecar_suffix": ".json"
 } as const;
