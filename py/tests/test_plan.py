@@ -47,7 +47,11 @@ def test_plan_properties(fp_name, dev_name):
     assert min(data["patch"]) // 2**depth >= P.MIN_BOTTLENECK
     assert max(model["features"]) <= P.MAX_WIDTH
     shape = P.median_shape(fp, data["spacing"])
-    assert all(p <= max(math.ceil(s / 2**depth) * 2**depth, 16) for p, s in zip(data["patch"], shape))
+    # never bigger than the median case (a bigger patch only pads): issue 16 found 96x144x192 for 88x143x192
+    assert all(p <= max(s, 2 ** P.DEPTH_RANGE[0] * P.MIN_BOTTLENECK) for p, s in zip(data["patch"], shape))
+    if dev.kind == "cuda":
+        assert data["workers"] >= 1 and plan.reasons["data.workers"]
+        assert plan.estimates["validation_seconds"] >= P.VAL_HOST_SECONDS[0]  # not the forward FLOPs alone
     limit = dev.memory_gb * 1024**3 * (0.85 if dev.kind == "cuda" else 0.5)
     amp = dev.kind == "cuda"  # 'auto': mixed precision is measured at start; memory is planned for it on a GPU only
     assert cost.training_memory_bytes(model["features"], data["patch"], data["batch"], amp=amp) <= limit
@@ -73,7 +77,7 @@ def test_cpu_buys_time_with_coarser_spacing_before_thinner_width():
     assert plan.estimates["coverage"] >= P.MIN_COVERAGE
     gpu = P.make_plan(FINGERPRINTS["isotropic_la_like"], GPU80)
     assert gpu.config["data"]["spacing"] == [0.625] * 3 and gpu.config["model"]["features"][0] == 32
-    assert gpu.estimates["coverage"] == 1.0
+    assert 0.7 <= gpu.estimates["coverage"] <= 1.0  # the whole median case, rounded down to 2^depth
 
 
 def test_larger_budget_never_gives_coarser_spacing_or_smaller_patch():

@@ -34,6 +34,9 @@ VAL_SHARE = 0.15
 """Most of the budget validation may take."""
 GPU_MFU = 0.25
 """Expected share of a GPU's peak a 3D U-Net step reaches (for the time estimate only)."""
+VAL_HOST_SECONDS = (0.25, 0.35)
+"""Validation work besides the network, per case: (seconds, seconds per million voxels) for reading the case,
+stitching windows, thresholding, keeping the largest component and Dice (estimated on a CPU core; not FLOPs)."""
 SPACING_FACTORS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
 DEFAULT_BUDGET_MINUTES = {"cpu": 45.0, "cuda": 120.0}
 
@@ -120,10 +123,8 @@ def fit_patch(shape: list[float], fits) -> tuple[list[int], int] | None:
     """Largest patch, from the median shape down, that `fits(patch, depth)`; the axis that is largest relative to
     the median shape shrinks first, one 2^depth step at a time. None when even the smallest patch does not fit."""
     smallest = 2 ** DEPTH_RANGE[0] * MIN_BOTTLENECK
-    patch = [max(int(math.ceil(s)), smallest) for s in shape]
-    for _ in range(3):  # round the median shape up to a multiple of 2^depth; rounding up may allow one more level
-        step = 2 ** depth_for(patch)
-        patch = [int(math.ceil(p / step)) * step for p in patch]
+    # never larger than the median case (rounded down to 2^depth): a bigger patch only pads most cases
+    patch = [max(int(math.floor(s)), smallest) for s in shape]
     while True:
         depth = depth_for(patch)
         step = 2**depth
@@ -237,7 +238,8 @@ def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = No
     # on a CPU the budget ends the run (train.minutes): epochs is a cap with room for a faster step than estimated
     cap = max(epochs + 1, int(math.ceil(1.5 * epochs))) if not gpu else epochs
     val_cases = max(1, round(len(fp.shapes) * fp.val_fraction))
-    val_seconds = val_cases * _windows(g.shape, g.patch) * cost.forward_flops(feats, g.patch) / device.flops
+    host = VAL_HOST_SECONDS[0] + VAL_HOST_SECONDS[1] * math.prod(g.shape) / 1e6
+    val_seconds = val_cases * (_windows(g.shape, g.patch) * cost.forward_flops(feats, g.patch) / device.flops + host)
     val_every = max(1, int(math.ceil(val_seconds * epochs / (VAL_SHARE * budget))))
     reasons["train.epochs"] = (f"{epochs} x {iters_per_epoch} = {epochs * iters_per_epoch} steps of ~{est_step:.2g} s: "
                                f"{TRAIN_SHARE:.0%} of a {budget / 60:.0f}-min budget"
@@ -273,6 +275,11 @@ def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = No
     }
     if not gpu:
         config["train"]["minutes"] = config_minutes
+    else:  # augmentation runs in loader workers; one H100 step eats ~140-280 patches/s, a worker makes ~75
+        config["data"]["workers"] = max(1, min(12, device.cores - 2))
+        reasons["data.workers"] = (f"{config['data']['workers']}: patch sampling and augmentation overlap the GPU "
+                                   f"step ({device.cores} cores, two left for the step and the system); "
+                                   "scripts/gpu-check.sh measures patches/s against the demand")
     estimates = {"step_seconds": round(est_step, 3), "memory_gb": round(memory / 1024**3, 2),
                  "train_minutes": round(epochs * iters_per_epoch * est_step / 60.0, 1),
                  "validation_seconds": round(val_seconds, 1), "coverage": round(g.coverage, 3),
