@@ -168,13 +168,15 @@ def cpu_seconds() -> float:
 
 
 def probe_half(device: torch.device, width: int, precision: str, clock: Callable[[], float] | None = None) -> float:
-    """How many times slower one 3x3x3 convolution (forward and backward, `width` channels, 16^3) runs in
-    `precision` than in fp32: some CPUs and builds emulate bf16 Conv3d tens of times slower."""
+    """How many times slower one 3x3x3 convolution (forward and backward, `width` channels up to 32, 8^3) runs in
+    `precision` than in fp32: some CPUs and builds emulate bf16 Conv3d tens of times slower (small, so that an
+    emulated probe costs well under a second)."""
     clock = clock or (time.perf_counter if device.type == "cuda" else cpu_seconds)
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
+        width = max(1, min(32, width))
         conv = torch.nn.Conv3d(width, width, 3, padding=1).to(device)
-        x = torch.randn(1, width, 16, 16, 16, device=device, requires_grad=True)
+        x = torch.randn(1, width, 8, 8, 8, device=device, requires_grad=True)
 
         def once(dtype: torch.dtype | None) -> float:
             best = math.inf
