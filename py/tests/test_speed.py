@@ -272,3 +272,11 @@ def test_last_pt_is_written_by_time_and_at_the_end(tmp_path, restore_torch_globa
     assert saved == [2, 4, 5]
     back = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     assert back["epoch"] == 5 and all(t.device.type == "cpu" for t in back["model"].values())
+
+
+def test_doctor_speed_reports_the_measured_choice():
+    from heartseg.commands.doctor import speed
+
+    got = speed("cpu", measure=lambda *a, **k: table(3.0, 2.0, 6.0, 5.0))
+    assert (got["precision"], got["layout"]) == (F, L) and got["speedup"] == pytest.approx(1.5)
+    assert "1.50x" in got["reason"] and got["model"] == [16, 32, 64, 128]
