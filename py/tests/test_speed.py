@@ -280,3 +280,30 @@ def test_doctor_speed_reports_the_measured_choice():
     got = speed("cpu", measure=lambda *a, **k: table(3.0, 2.0, 6.0, 5.0))
     assert (got["precision"], got["layout"]) == (F, L) and got["speedup"] == pytest.approx(1.5)
     assert "1.50x" in got["reason"] and got["model"] == [16, 32, 64, 128]
+
+
+def test_loss_is_read_only_at_sync_points(restore_torch_globals):
+    """On a GPU reading the loss waits for the device: the loop reads it every `sync_every` steps, not every step."""
+    cfg = _cfg(precision="fp32", layout="contiguous", epochs=1, iters_per_epoch=10, step_event_seconds=0.0,
+               bn_recalibration=0)
+    events = NullWriter()
+    trainer = Trainer(cfg, in_channels=1, out_channels=1, events=events)
+    trainer.start()
+    trainer.sync_every = 5  # what CUDA uses (SYNC_EVERY_CUDA), on the CPU
+    returned = []
+    real_step = trainer.train_step
+
+    def step(image, label):
+        loss = real_step(image, label)
+        assert isinstance(loss, torch.Tensor)  # not a float: no read of the device here
+        returned.append(float(loss))
+        return loss
+
+    trainer.train_step = step
+    trainer.validate = lambda *a, **k: ValResult(loss=0.5, dice=0.5, dice_per_label={"la": 0.5}, cases=1)
+    g = torch.Generator().manual_seed(0)
+    batches = [{"image": torch.randn(1, 1, 8, 8, 8, generator=g), "label": torch.zeros(1, 8, 8, 8, dtype=torch.long)}
+               for _ in range(10)]
+    trainer.fit(None, ["case"], lambda start, n: iter(batches[start:start + n]))
+    assert [r["iter"] for r in events.records if r["type"] == "step"] == [5, 10]
+    assert trainer.history[-1]["train_loss"] == pytest.approx(sum(returned) / 10, rel=1e-6)
