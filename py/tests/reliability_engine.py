@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import torch
 
+from heartseg.fsutil import is_temporary
 from heartseg.train.runfolder import BEST, LAST
 
 TESTS = Path(__file__).resolve().parent
@@ -95,7 +96,7 @@ def digest(path: Path) -> str:
 
 def leftovers(folder: Path) -> list[str]:
     """Half-written files: temporary checkpoint/config names, and the lock."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.name.endswith(".tmp") or p.name == ".lock")
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if is_temporary(p.name) or p.name == ".lock")
 
 
 def assert_same_training(done: Path, want: Path, tol: float = 1e-5) -> None:

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from heartseg.fsutil import is_temporary
 from heartseg.train.runfolder import BEST, LAST
 from reliability_engine import (Engine, assert_same_training, digest, events, interrupt_at, leftovers,
                                 load_weights_only, run_engine)
@@ -73,7 +74,7 @@ def test_sigint_in_validation_then_sigterm_and_sigkill_inside_checkpoint_writes(
     before = {name: digest(run / name) for name in (LAST, BEST)}
     engine = Engine(resume_args(run), tmp_path / "m3", pause="save:1")
     engine.wait_paused("save")
-    assert list((run / "checkpoints").glob(".last.pt.*.tmp")), "the kill must land inside a write"
+    assert [p for p in (run / "checkpoints").iterdir() if is_temporary(p.name)], "the kill must land inside a write"
     engine.signal(signal.SIGKILL)
     assert engine.finish()[0] == -signal.SIGKILL
     for name in (LAST, BEST):
