@@ -126,6 +126,25 @@ describe('Configure', () => {
     expect(launched(core).sources['model.features']).toBe('preset');
   });
 
+  it('t while the engine still checks the config is remembered: training starts with that config when it answers', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    class SlowCore extends FakeCore {
+      override estimate = async (config: Record<string, unknown>) => {
+        await gate;
+        return fakeEstimate(config);
+      };
+    }
+    const {lastFrame, stdin, core} = mount(new SlowCore());
+    await until(lastFrame, (f) => /data\.patch\s+32,64,80\s+plan/.test(f));
+    await press(stdin, 't');
+    await until(lastFrame, (f) => f.includes('training starts when it answers'));
+    expect(core.started).toHaveLength(0);
+    release();
+    await until(() => core.started.length, (n) => n === 1);
+    expect(getKey(launched(core).config, 'data.patch')).toEqual([32, 64, 80]);
+  });
+
   it('when planning fails it says why and starts from the defaults', async () => {
     const {lastFrame} = mount(new FakeCore({plan: null}));
     const frame = await until(lastFrame, (f) => f.includes('plan unavailable'));

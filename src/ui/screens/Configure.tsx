@@ -111,13 +111,27 @@ export function Configure({core, go, back, root}: ScreenProps & {root?: string})
       (e: unknown) => setNote(`save failed: ${errorText(e)}`),
     );
   };
+  // t while the plan or the engine's check is still coming: remembered, and training starts once they are in.
+  const [trainAsked, setTrainAsked] = useState<{config: string; duringPlan: boolean} | null>(null);
+  const waiting = (planning === 'running' && !presetChosen) || estimate.pending;
   const train = () => {
-    if (problems.length) return setNote(`fix ${problems.length} problem(s) before training: ${problems[0]}`);
+    if (!waiting && problems.length) return setNote(`fix ${problems.length} problem(s) before training: ${problems[0]}`);
     if (!getKey(form.configured.config, 'data.root')) return setNote('set data.root to a dataset folder first');
-    if (planning === 'running' && !presetChosen) return setNote('still planning: a moment');
-    if (estimate.pending) return setNote('checking the config with the engine: a moment');
+    if (waiting) {
+      const duringPlan = planning === 'running' && !presetChosen;
+      setTrainAsked({config: configJson, duringPlan});
+      return setNote(duringPlan ? 'still planning: training starts when the plan is in'
+        : 'checking the config with the engine: training starts when it answers');
+    }
     go({screen: 'train', launch: {mode: 'new', configured: form.configured}});
   };
+  useEffect(() => {
+    if (trainAsked === null || waiting) return;
+    setTrainAsked(null);
+    // What was shown when t was pressed (or what the plan made of it): an edit since then cancels the request.
+    if (trainAsked.config !== configJson && !trainAsked.duringPlan) return setNote('the config changed: press t again to train it');
+    train();
+  }, [trainAsked, waiting]); // eslint-disable-line react-hooks/exhaustive-deps
   const editing = form.editing !== null;
   useKeys(
     editing
