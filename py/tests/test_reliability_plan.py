@@ -83,8 +83,8 @@ def small(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("patch,features,message,fits", [
     ([8, 8, 8], [4, 8, 16, 32], "data.patch: got [8, 8, 8], expected sizes >= 16 (2^4 for the 4 levels", None),
-    ([32, 16, 16], [4, 8], "data.patch [32, 16, 16] is larger than the smallest case along z: ", "16,16,16"),
-    ([16, 32, 48], [4, 8], "data.patch [16, 32, 48] is larger than the smallest case along y, x: ", "16,24,24"),
+    ([32, 16, 16], [4, 8], "data.patch [32, 16, 16] is larger than every case along z: ", "16,16,16"),
+    ([16, 32, 48], [4, 8], "data.patch [16, 32, 48] is larger than every case along y, x: ", "16,24,24"),
 ])
 def test_a_patch_that_cannot_work_is_refused_before_the_run_folder_exists(small, tmp_path, patch, features, message,
                                                                           fits):
@@ -99,24 +99,32 @@ def test_a_patch_that_cannot_work_is_refused_before_the_run_folder_exists(small,
     assert len([x for x in r.stderr.splitlines() if x.strip()]) == 1
     assert not run.parent.exists()
     if fits:
-        assert "16, 24, 24 voxels (z, y, x)" in r.stderr and f"use --patch {fits} or smaller" in r.stderr
+        assert "the largest is 16, 24, 24 voxels (z, y, x" in r.stderr and f"use --patch {fits} or smaller" in r.stderr
 
 
-def test_the_smallest_case_check_names_the_case_and_what_fits():
+def test_a_patch_larger_than_every_case_is_refused_and_larger_than_some_is_padded_with_a_warning():
+    """The planner sizes the patch from the median case (la2018 on a GPU: x 176 voxels, its smallest case 171), so a
+    patch larger than only some cases must train (padded); larger than every case, with a smaller legal patch, not."""
     from types import SimpleNamespace
 
     from heartseg.errors import BadInput
     from heartseg.train.setup import check_patch_fits
 
-    metas = {"a": [40, 50, 60], "b": [20, 70, 30], "c": [64, 64, 64]}
-    prepared = SimpleNamespace(case_names=list(metas), spacing=[1.0, 1.0, 1.0],
+    def prepared(metas):
+        return SimpleNamespace(case_names=list(metas), spacing=[1.0, 1.0, 1.0],
                                meta=lambda n: SimpleNamespace(resampled_shape=metas[n]))
-    check_patch_fits([16, 48, 24], [4, 8, 16], prepared, "/data")  # 16 <= 20, 48 <= 50, 24 <= 30: fits
+
+    metas = {"a": [40, 50, 60], "b": [20, 70, 30], "c": [64, 64, 64]}
+    assert check_patch_fits([16, 48, 24], [4, 8, 16], prepared(metas), "/data") == []
+    notes = check_patch_fits([32, 48, 32], [4, 8, 16], prepared(metas), "/data")
+    assert notes == ["data.patch [32, 48, 32] is larger than the smallest case along z, x: b is 20, 70, 30 voxels "
+                     "(z, y, x) at 1, 1, 1 mm; patches of it are padded"]
     with pytest.raises(BadInput) as e:
-        check_patch_fits([32, 48, 32], [4, 8, 16], prepared, "/data")
+        check_patch_fits([72, 48, 32], [4, 8, 16], prepared(metas), "/data")
     text = str(e.value)
-    assert "along z, x: b is 20, 70, 30 voxels" in text and "use --patch 16,48,24 or smaller" in text
-    with pytest.raises(BadInput) as e:
-        check_patch_fits([32, 32, 32], [4, 8, 16, 32, 64], prepared, "/data")
-    assert "no patch with sizes >= 32 (2^5 levels) fits" in str(e.value)
+    assert "larger than every case along z: the largest is 64, 70, 64 voxels" in text
+    assert "use --patch 64,48,32 or smaller" in text
+    # no legal patch fits (5 levels need 32 voxels, the cases have 10): padding is the only way, so it trains
+    tiny = {"t": [10, 10, 10]}
+    assert "padded" in check_patch_fits([32, 32, 32], [4, 8, 16, 32, 64], prepared(tiny), "/data")[0]
     np.testing.assert_equal(metas["a"], [40, 50, 60])  # nothing mutated

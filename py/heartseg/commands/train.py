@@ -133,7 +133,9 @@ def _train(args, info, events, guard=None) -> int:
         raise BadInput(f"need at least one training and one validation case, got {len(train_names)} and "
                        f"{len(val_names)}", file=cfg.data.root, hint="add cases or set data.val_fraction")
     out_channels = setup.check_channels(cfg, prepared.labels, prepared.channels, cfg.data.root)
-    setup.check_patch_fits(cfg.data.patch, cfg.model.features, prepared, cfg.data.root)
+    patch_notes = setup.check_patch_fits(cfg.data.patch, cfg.model.features, prepared, cfg.data.root)
+    for note in patch_notes:
+        _log(f"heartseg: warning: {note}")
     if resume is not None and resume.architecture["out_channels"] != out_channels:
         raise BadInput(f"the run's model has {resume.architecture['out_channels']} output channel(s), the dataset "
                        f"needs {out_channels}", file=resume.path)
@@ -158,6 +160,8 @@ def _train(args, info, events, guard=None) -> int:
                                    spacing=list(prepared.spacing), patch=list(cfg.data.patch),
                                    cache_dir=str(prepared.cache_dir), cache_hits=prepared.cache_hits,
                                    cache_misses=prepared.cache_misses))
+        for note in patch_notes:
+            events.emit(ev.Warning(message=note, file=cfg.data.root))
         for note in init_notes:
             events.emit(ev.Warning(message=note, file=str(Path(init.path).resolve())))
         with StopRequest() as stop:

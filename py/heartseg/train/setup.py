@@ -110,26 +110,32 @@ def check_channels(cfg: cfgmod.Config, labels: dict[int, str], channels: int, ro
     return out
 
 
-def check_patch_fits(patch: list[int], features: list[int], prepared: Any, root: str) -> None:
-    """Refuse (BadInput, before the run folder exists) a patch larger than the smallest case along an axis, after
-    resampling: the patch would be mostly padding there, and the configured size is not what training would see."""
+def check_patch_fits(patch: list[int], features: list[int], prepared: Any, root: str) -> list[str]:
+    """Before the run folder exists: refuse (BadInput) a patch larger than every case along an axis when a smaller
+    legal patch would fit, naming it; a patch larger than only some cases is padded there (returned as warnings).
+    The planner sizes patches from the median case, so smaller cases are expected to be padded, not refused."""
     names = list(prepared.case_names)
     if not names:
-        return
+        return []
     shapes = {name: [int(s) for s in prepared.meta(name).resampled_shape] for name in names}
-    smallest = [min(shape[axis] for shape in shapes.values()) for axis in range(3)]
-    axes = [axis for axis in range(3) if int(patch[axis]) > smallest[axis]]
-    if not axes:
-        return
-    case = min(names, key=lambda n: min(shapes[n][a] - int(patch[a]) for a in axes))
+    patch = [int(p) for p in patch]
     step = 2 ** len(features)
-    fit = [min(int(p), s) // step * step for p, s in zip(patch, smallest)]
-    hint = (f"use --patch {','.join(map(str, fit))} or smaller" if min(fit) >= step else
-            f"no patch with sizes >= {step} (2^{len(features)} levels) fits: use a finer --spacing or fewer levels")
-    raise BadInput(f"data.patch {list(map(int, patch))} is larger than the smallest case along "
-                   f"{', '.join('zyx'[a] for a in axes)}: {case} is {', '.join(map(str, shapes[case]))} voxels (z, y, x) "
-                   f"at the training spacing {', '.join(f'{s:g}' for s in prepared.spacing)} mm",
-                   file=root, hint=hint)
+    spacing = ", ".join(f"{s:g}" for s in prepared.spacing)
+    largest = [max(shape[axis] for shape in shapes.values()) for axis in range(3)]
+    over_all = [axis for axis in range(3) if patch[axis] > largest[axis]]
+    fit = [min(p, s) // step * step for p, s in zip(patch, largest)]
+    if over_all and min(fit) >= step:
+        case = max(names, key=lambda n: sum(shapes[n]))
+        raise BadInput(f"data.patch {patch} is larger than every case along {', '.join('zyx'[a] for a in over_all)}: "
+                       f"the largest is {', '.join(map(str, largest))} voxels (z, y, x; e.g. {case}) at the training "
+                       f"spacing {spacing} mm", file=root, hint=f"use --patch {','.join(map(str, fit))} or smaller")
+    smallest = [min(shape[axis] for shape in shapes.values()) for axis in range(3)]
+    axes = [axis for axis in range(3) if patch[axis] > smallest[axis]]
+    if not axes:
+        return []
+    case = min(names, key=lambda n: min(shapes[n][a] - patch[a] for a in axes))
+    return [f"data.patch {patch} is larger than the smallest case along {', '.join('zyx'[a] for a in axes)}: {case} is "
+            f"{', '.join(map(str, shapes[case]))} voxels (z, y, x) at {spacing} mm; patches of it are padded"]
 
 
 INIT_ARCH_KEYS = ("model.in_channels", "model.out_channels", "model.features")
