@@ -24,7 +24,9 @@ export interface MetricsTableProps {
 
 export function MetricsTable({rows, columns, sort, selected, width, height}: MetricsTableProps) {
   const c = useColour();
-  const caseW = Math.max(8, Math.min(18, width - columns.length * 8 - 1));
+  // Case names are what a person reads first: as wide as the longest (8..18), the metrics share the rest.
+  const longest = Math.max(0, ...rows.map((r) => r.case.length + (r.label && rows.some((x) => x.label !== r.label) ? r.label.length + 1 : 0)));
+  const caseW = Math.max(8, Math.min(18, longest + 2, width - columns.length * 5));
   const cellW = Math.max(5, Math.floor((width - caseW) / Math.max(1, columns.length)));
   const all = ['case', ...columns];
   const header = all
