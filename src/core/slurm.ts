@@ -1,6 +1,11 @@
 // A ready sbatch script: resources, environment, `srun torchrun` with c10d rendezvous, checkpoint-and-requeue
 // before the time limit, and --resume whenever the run already has a last.pt (requeue, preemption, resubmission).
 
+import {CONTRACT} from './generated/contract.js';
+
+/** The checkpoint whose presence means "resume": the contract's run-folder name. */
+const LAST = CONTRACT.run_folder.last;
+
 export interface SlurmOptions {
   python: string;
   pyRoot: string;
@@ -69,9 +74,9 @@ HEARTSEG_CONFIG
 
 # --- resume after preemption, requeue or resubmission -----------------------
 RESUME=()
-if [ -f "$RUN/checkpoints/last.pt" ]; then
+if [ -f "$RUN/${LAST}" ]; then
   RESUME=(--resume)
-  echo "heartseg: resuming $RUN from checkpoints/last.pt"
+  echo "heartseg: resuming $RUN from ${LAST}"
 fi
 
 # --- rendezvous ------------------------------------------------------------------
@@ -81,7 +86,7 @@ MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))
 
 # --- before the time limit: checkpoint, then requeue -----------------------------
 # sbatch sends USR1 to this script ${o.signalSeconds ?? 300} s before the limit; SIGTERM makes every engine process
-# finish its step, write checkpoints/last.pt and exit 130; the requeued job continues with --resume.
+# finish its step, write ${LAST} and exit 130; the requeued job continues with --resume.
 requeue() {
   REQUEUE_ASKED=1
   [ -n "\${SRUN_PID:-}" ] || return 0  # the signal came before srun started: handled right after it starts
