@@ -3,9 +3,17 @@ import os from 'node:os';
 import path from 'node:path';
 import {execa} from 'execa';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {configFields, defaultConfig, fieldSchema, parseFieldText, validateConfig} from '../src/core/config.js';
-import {buildConfig, configFlags, flagOverrides, listPresets, parseFlagValue} from '../src/core/config-flags.js';
+import {configFields, defaultConfig, fieldSchema, flatten, parseFieldText, validateConfig} from '../src/core/config.js';
+import {configFlags, flagOverrides, type FlagValues, listPresets, parseFlagValue} from '../src/core/config-flags.js';
+import {configure} from '../src/core/app/configure.js';
 import {engineEnv, resolvePython} from '../src/core/python.js';
+
+/** The core's configure from flag values (what train and slurm do); throws the problems as one message. */
+function fromFlags(o: {preset?: string; file?: string; flags: FlagValues; set?: Record<string, unknown>}): any {
+  const c = configure({preset: o.preset, file: o.file, edits: {...flatten(flagOverrides(o.flags)), ...(o.set ?? {})}});
+  if (c.problems.length) throw new Error(c.problems.join('; '));
+  return c.config;
+}
 
 let python: string | undefined;
 let skipReason = '';
@@ -118,8 +126,8 @@ describe('flags come from the schema (x-flag) and override presets and config fi
     const file = path.join(dir, 'cfg.json');
     writeFileSync(file, JSON.stringify({train: {epochs: 7, iters_per_epoch: 9}, optim: {lr: 0.01}}));
     const presets = listPresets();
-    const cfg = buildConfig({preset: presets.includes('demo') ? 'demo' : undefined, configFile: file,
-      flags: {epochs: '3', patch: '16,32,32', 'no-amp': true}, set: {'data.root': '/data', name: 'x'}}) as any;
+    const cfg = fromFlags({preset: presets.includes('demo') ? 'demo' : undefined, file,
+      flags: {epochs: '3', patch: '16,32,32', 'no-amp': true}, set: {'data.root': '/data', name: 'x'}});
     expect(cfg.train.epochs).toBe(3);
     expect(cfg.train.iters_per_epoch).toBe(9);
     expect(cfg.optim.lr).toBe(0.01);
@@ -130,17 +138,17 @@ describe('flags come from the schema (x-flag) and override presets and config fi
   });
 
   it('reports every bad flag value with its key', () => {
-    expect(() => buildConfig({flags: {epochs: 'ten', lr: '0', optimizer: 'adam'}})).toThrow(
+    expect(() => fromFlags({flags: {epochs: 'ten', lr: '0', optimizer: 'adam'}})).toThrow(
       /optim\.optimizer: got "adam".*optim\.lr: got 0, expected a positive number.*train\.epochs: got "ten", expected an integer >= 1/);
   });
 
   it('names the file and the key for a bad config file, and unknown presets', () => {
     const file = path.join(dir, 'bad.json');
     writeFileSync(file, JSON.stringify({data: {batch: 0}}));
-    expect(() => buildConfig({configFile: file, flags: {}})).toThrow(`${file}: data.batch: got 0, expected an integer >= 1`);
+    expect(() => fromFlags({file, flags: {}})).toThrow(`${file}: data.batch: got 0, expected an integer >= 1`);
     writeFileSync(file, '{"data": ');
-    expect(() => buildConfig({configFile: file, flags: {}})).toThrow(/not valid JSON/);
-    expect(() => buildConfig({preset: 'no-such-preset', flags: {}})).toThrow(/no preset named "no-such-preset"/);
+    expect(() => fromFlags({file, flags: {}})).toThrow(/not valid JSON/);
+    expect(() => fromFlags({preset: 'no-such-preset', flags: {}})).toThrow(/no preset named "no-such-preset"/);
   });
 
   it('turns flags into a partial config and leaves unset keys out', () => {
@@ -148,6 +156,6 @@ describe('flags come from the schema (x-flag) and override presets and config fi
   });
 
   it('accepts every preset that ships with the engine', () => {
-    for (const name of listPresets()) expect(() => buildConfig({preset: name, flags: {}})).not.toThrow();
+    for (const name of listPresets()) expect(() => fromFlags({preset: name, flags: {}})).not.toThrow();
   });
 });

@@ -1,8 +1,8 @@
 // heartseg slurm train DATA [...]: print (or write) a ready sbatch script for multi-node, multi-GPU training.
 import {existsSync, mkdirSync, writeFileSync} from 'node:fs';
 import path from 'node:path';
-import {ConfigError} from '../core/config.js';
-import {buildConfig, configFlagHelp, configFlagOptions} from '../core/config-flags.js';
+import {flatten} from '../core/config.js';
+import {configFlagHelp, configFlagOptions, flagOverrides, type FlagValues} from '../core/config-flags.js';
 import {defaultRunName, pyRoot} from '../core/paths.js';
 import {slurmScript, TIME_PATTERN} from '../core/slurm.js';
 import {checkName} from '../core/app/engine-jobs.js';
@@ -58,15 +58,13 @@ async function run(argv: string[], ctx: Context): Promise<number> {
   if (existsSync(runDir) && !existsSync(path.join(runDir, CONTRACT.run_folder.last))) {
     throw new UsageError(`run folder ${runDir} exists without ${CONTRACT.run_folder.last}; choose another --name`);
   }
-  let config;
-  try {
-    config = buildConfig({preset: str(p, 'preset'), configFile: str(p, 'config') && existingPath(ctx, '--config', str(p, 'config'), 'file'),
-      flags: p.values as Record<string, string | boolean | undefined>, set: {'data.root': data, name}});
-  } catch (e) {
-    if (e instanceof ConfigError) throw new UsageError(e.problems.join('; '));
-    throw e;
-  }
-  const py = {path: await coreFor(ctx, p).python()};
+  const core = coreFor(ctx, p);
+  // the same layers as train (defaults < preset < file < flags), through the core's one configure
+  const configured = core.configure({data, preset: str(p, 'preset'), file: str(p, 'config') && existingPath(ctx, '--config', str(p, 'config'), 'file'),
+    edits: {...flatten(flagOverrides(p.values as FlagValues)), name}});
+  if (configured.problems.length) throw new UsageError(configured.problems.join('; '));
+  const config = configured.config;
+  const py = {path: await core.python()};
   mkdirSync(p.globals.runsDir, {recursive: true});
   const script = slurmScript({python: py.path, pyRoot: pyRoot(), runDir, config: config as unknown as Record<string, unknown>,
     jobName: `heartseg-${name}`.slice(0, 64), nodes, gpusPerNode: gpus, time, partition: str(p, 'partition'),

@@ -85,21 +85,11 @@ export function loadPreset(name: string): Record<string, unknown> {
   return data;
 }
 
-export interface BuildOptions {
-  /** A partial config proposed by `heartseg plan` (the first layer over the defaults). */
-  plan?: Record<string, unknown>;
-  preset?: string;
-  configFile?: string;
-  /** Values of the parsed flags, keyed by flag name without dashes. */
-  flags: Record<string, string | boolean | undefined>;
-  /** Direct key overrides applied last (data.root, name). */
-  set?: Record<string, unknown>;
-  /** Starting point instead of the defaults (a run's config.json when resuming). */
-  base?: Record<string, unknown>;
-}
+/** Values of the parsed flags, keyed by flag name without dashes. */
+export type FlagValues = Record<string, string | boolean | undefined>;
 
 /** Flag values as a nested partial config. */
-export function flagOverrides(flags: BuildOptions['flags']): Record<string, unknown> {
+export function flagOverrides(flags: FlagValues): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const f of configFlags()) {
     const v = flags[f.flag];
@@ -109,23 +99,6 @@ export function flagOverrides(flags: BuildOptions['flags']): Record<string, unkn
   if (flags['amp'] === true) setKey(out, 'train.precision', 'auto');
   if (flags['no-amp'] === true) setKey(out, 'train.precision', 'fp32');
   return out;
-}
-
-/** defaults < preset < config file < flags < set; throws ConfigError listing every problem. */
-export function buildConfig(opts: BuildOptions): Record<string, unknown> {
-  const layers: Record<string, unknown>[] = [];
-  if (opts.plan) layers.push(opts.plan);
-  if (opts.preset) layers.push(loadPreset(opts.preset));
-  if (opts.configFile) layers.push(readConfigFile(opts.configFile));
-  layers.push(flagOverrides(opts.flags));
-  const set: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(opts.set ?? {})) setKey(set, k, v);
-  layers.push(set);
-  const base = opts.base ?? (defaultConfig() as unknown as Record<string, unknown>);
-  const merged = mergeConfig(base, ...layers);
-  const check = validateConfig(merged);
-  if (!check.ok) throw new ConfigError(check.problems);
-  return check.config as unknown as Record<string, unknown>;
 }
 
 /** Help lines for the config flags: each field's description and default, from the schema. */
