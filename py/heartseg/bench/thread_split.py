@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from heartseg import config as cfgmod
     from heartseg import data, presets
-    from heartseg.train.loop import Trainer, unpack
+    from heartseg.train.loop import Trainer
+    from heartseg.train.batch import unpack
 
     splits = [tuple(int(v) for v in s.split("/")) for s in args.splits.split(",")]
     raw = cfgmod.merge(presets.load("cpu"), {"data": {"root": args.data, "max_cases": args.max_cases},

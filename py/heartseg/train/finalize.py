@@ -84,7 +84,7 @@ def recalibrate_bn(model: torch.nn.Module, batches: Iterable[Any], count: int, d
                    amp_dtype: torch.dtype | None = None, channels_last: bool = False) -> int:
     """Recompute every BatchNorm's running statistics as the plain average over `count` batches (training mode,
     no gradients; the model's mode and momenta are restored). Returns the number of batches used."""
-    from heartseg.train.loop import unpack
+    from heartseg.train.batch import unpack
 
     layers = bn_layers(model)
     if not layers or count <= 0:

@@ -38,6 +38,7 @@ from heartseg.train.signals import StopRequest
 from heartseg.train.state import full_checkpoint, set_rng_state
 from heartseg.train.tb import TBLogger
 from heartseg.train.validation import ValResult, validate
+from heartseg.train.batch import unpack
 
 SYNC_EVERY_CUDA = 10
 """Steps between reads of the loss, the stop flag and the clock on a GPU (each read waits for the GPU)."""
@@ -53,14 +54,6 @@ class Outcome:
     exit_code: int
     epoch: int
     best_dice: float | None
-
-
-def unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """(image (B, C, Z, Y, X), label (B, Z, Y, X)) from a dict or a pair, as tensors."""
-    image, label = (batch["image"], batch["label"]) if isinstance(batch, dict) else (batch[0], batch[1])
-    image = image if isinstance(image, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(image))
-    label = label if isinstance(label, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(label))
-    return image.float(), label  # labels widen to int64 on the device (train_step), not on the host
 
 
 class Trainer:
