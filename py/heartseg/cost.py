@@ -92,3 +92,9 @@ def training_memory_bytes(features: Sequence[int], patch: Sequence[int], batch: 
     voxels = float(math.prod(int(p) for p in patch))
     act = batch * voxels * saved_floats_per_voxel(features, in_channels) * (2 if amp else 4)
     return act * ACTIVATION_OVERHEAD + 16.0 * parameters(features, in_channels, out_channels)
+
+
+def run_minutes(steps: int, step_seconds: float, budget_minutes: float = 0.0) -> float:
+    """How long a run of `steps` steps takes; a time budget (train.minutes > 0) ends it on time, whichever comes first."""
+    minutes = steps * step_seconds / 60.0
+    return min(minutes, budget_minutes) if budget_minutes > 0 else minutes

@@ -70,9 +70,7 @@ def estimate(data: Any) -> dict[str, Any]:
                                         out_channels=out_channels)
     step = step_seconds(features, patch, batch, device)
     steps = cfg.train.epochs * cfg.train.iters_per_epoch
-    minutes = steps * step / 60.0
-    if cfg.train.minutes > 0:  # a time budget ends the run on time
-        minutes = min(minutes, cfg.train.minutes)
+    minutes = cost.run_minutes(steps, step, cfg.train.minutes)
     out.update(memory_gb=round(memory / 1024**3, 3), step_seconds=round(step, 4), total_minutes=round(minutes, 2),
                steps=steps, device=f"{device.kind}: {device.name}")
     return out

@@ -57,7 +57,8 @@ def fit_to_checkpoint(plan: Plan, device: Device, architecture: dict[str, Any], 
                                f" fill {TRAIN_SHARE:.0%} of the {budget / 60:.0f}-min budget")
     memory = cost.training_memory_bytes(feats, patch, batch, amp=gpu)
     estimates = {**plan.estimates, "step_seconds": round(est, 3), "memory_gb": round(memory / 1024**3, 2),
-                 "train_minutes": round(epochs * iters_per_epoch * est / 60.0, 1),
+                 "train_minutes": round(cost.run_minutes(train["epochs"] * iters_per_epoch, est,
+                                                         train.get("minutes", 0.0)), 1),
                  "forward_gflop_per_patch": round(cost.forward_flops(feats, patch) / 1e9, 2),
                  "parameters": cost.parameters(feats)}
     return Plan(config, reasons, estimates)

@@ -281,7 +281,8 @@ def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = No
                                    f"step ({device.cores} cores, two left for the step and the system); "
                                    "scripts/gpu-check.sh measures patches/s against the demand")
     estimates = {"step_seconds": round(est_step, 3), "memory_gb": round(memory / 1024**3, 2),
-                 "train_minutes": round(epochs * iters_per_epoch * est_step / 60.0, 1),
+                 "train_minutes": round(cost.run_minutes(config["train"]["epochs"] * iters_per_epoch, est_step,
+                                                         config["train"].get("minutes", 0.0)), 1),
                  "validation_seconds": round(val_seconds, 1), "coverage": round(g.coverage, 3),
                  "forward_gflop_per_patch": round(cost.forward_flops(feats, g.patch) / 1e9, 2),
                  "parameters": cost.parameters(feats)}
