@@ -71,7 +71,7 @@ def compile_bench(s: dict[str, Any], device, choice) -> dict[str, Any]:
 
     from heartseg.losses import build_loss
     from heartseg.model import build_model
-    from heartseg.train.runtime import DTYPES
+    from heartseg.train.runtime import DTYPES, timed_step
 
     fmt = torch.channels_last_3d if choice.layout == "channels_last" else torch.contiguous_format
     model = build_model(1, 1, s["features"]).to(device).to(memory_format=fmt)
@@ -83,15 +83,7 @@ def compile_bench(s: dict[str, Any], device, choice) -> dict[str, Any]:
     dtype = DTYPES[choice.precision]
 
     def step() -> float:
-        tick = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            out = net(x)
-        loss_fn(out.float(), y).backward()
-        opt.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - tick
+        return timed_step(net, opt, loss_fn, x, y, device, dtype, time.perf_counter)
 
     try:
         first = step()

@@ -195,6 +195,22 @@ def probe_half(device: torch.device, width: int, precision: str, clock: Callable
         return once(DTYPES[precision]) / once(None)
 
 
+def timed_step(net: Any, opt: Any, loss_fn: Any, x: torch.Tensor, y: torch.Tensor, device: torch.device,
+               dtype: torch.dtype | None, clock: Callable[[], float]) -> float:
+    """Seconds of one optimiser step of `net` on (x, y) under autocast `dtype` (None: fp32), the GPU drained first."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    tick = clock()
+    opt.zero_grad(set_to_none=True)
+    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        logits = net(x)
+    loss_fn(logits.float(), y).backward()
+    opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return clock() - tick
+
+
 def time_variants(features: list[int], in_channels: int, out_channels: int, patch: list[int], batch: int,
                   device: torch.device, variants: list[tuple[str, str]], steps: int = 2, loss: str = "dice_ce",
                   clock: Callable[[], float] | None = None) -> dict[tuple[str, str], float]:
@@ -224,18 +240,7 @@ def time_variants(features: list[int], in_channels: int, out_channels: int, patc
             fmt = torch.channels_last_3d if layout == "channels_last" else torch.contiguous_format
             model.to(memory_format=fmt)
             x = image.contiguous(memory_format=fmt)
-            dtype = DTYPES[precision]
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            tick = clock()
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                logits = model(x)
-            loss_fn(logits.float(), label).backward()
-            opt.step()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            return clock() - tick
+            return timed_step(model, opt, loss_fn, x, label, device, DTYPES[precision], clock)
 
         for v in variants:
             step(*v)

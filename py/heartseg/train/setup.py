@@ -74,16 +74,7 @@ def load_config(config_path: str | None, preset: str | None, run_dir: Path, resu
 
 
 def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in flat.items():
-        if key not in RESUME_MAY_CHANGE:
-            continue
-        node = out
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = value
-    return out
+    return cfgmod.unflatten({key: value for key, value in flat.items() if key in RESUME_MAY_CHANGE})
 
 
 def resolve_out_channels(requested: int, labels: dict[int, str]) -> int:
