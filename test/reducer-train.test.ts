@@ -68,6 +68,20 @@ describe('trainReducer', () => {
     expect(runEtaSeconds(s)).toBe(2 + 15); // 4 iterations at 2/s, then one more epoch
   });
 
+  it.each([
+    // [train.minutes in run_start's config, elapsed_seconds of the last step], expected ETA
+    [45, 600, 45 * 60 - 600],
+    [1, 90, 0], // past the budget: it is ending now, never negative
+    [0, 600, null], // no budget, no epoch or step rate yet: unknown
+  ])('with train.minutes %s and %s s used, the run ETA is against the budget: %s', (minutes, elapsed, eta) => {
+    let s = trainReducer(initialTrain, {...base, type: 'run_start', command: 'train', config: {train: {minutes}}} as EngineEvent);
+    s = trainReducer(s, {...base, type: 'epoch_start', epoch: 1, epochs: 40, iters: 10});
+    s = trainReducer(s, {...base, type: 'step', epoch: 1, iter: 1, iters: 10, loss: 1, lr: 1, time: 0, elapsed_seconds: elapsed});
+    s = {...s, status: 'running'};
+    expect(s.budgetSeconds).toBe(minutes ? minutes * 60 : null);
+    expect(runEtaSeconds(s)).toBe(eta);
+  });
+
   it('replaces repeated epochs of a resumed run and keeps GPU memory', () => {
     const end = (epoch: number, loss: number): EngineEvent => ({...base, type: 'epoch_end', epoch, epochs: 5, train_loss: loss, lr: 1, seconds: 1, memory});
     const s = replayTrain([end(1, 0.9), end(2, 0.8), end(3, 0.7), end(2, 0.75), end(3, 0.65)]);

@@ -117,6 +117,7 @@ function TrainView({core, launch, replace, back, initial}: ScreenProps & {launch
         </Text>
         {state.device ? <Text dimColor> · {state.device}{state.torch ? ` · torch ${state.torch}` : ''}</Text> : null}
         {state.data ? <Text dimColor> · {state.data.train}+{state.data.val} cases · patch {state.data.patch.join('x')}</Text> : null}
+        {state.budgetSeconds ? <Text dimColor> · budget {fmtDuration(state.budgetSeconds)}{state.elapsedSeconds !== null ? `, ${fmtDuration(state.elapsedSeconds)} used` : ''}</Text> : null}
       </Text>
       <ProgressBar label="epoch" done={state.history.at(-1)?.epoch ?? 0} total={state.epochs || 0} width={columns} eta={finished ? 0 : runEtaSeconds(state)} />
       <ProgressBar label="iter" done={state.iter} total={state.iters} width={columns} eta={finished ? 0 : epochEtaSeconds(state)} rate={rate} colour="blue" />

@@ -31,6 +31,10 @@ export interface TrainState extends CommonState {
   itersPerS: number | null;
   lastStep: {time: number; epoch: number; iter: number} | null;
   etaSeconds: number | null;
+  /** The run's time budget (train.minutes, in seconds) when it has one; the schedule runs on the clock. */
+  budgetSeconds: number | null;
+  /** Training time so far as the engine counts it against the budget. */
+  elapsedSeconds: number | null;
   memory: Memory | null;
   history: EpochRow[];
   bestDice: number | null;
@@ -50,6 +54,8 @@ export const initialTrain: TrainState = {
   itersPerS: null,
   lastStep: null,
   etaSeconds: null,
+  budgetSeconds: null,
+  elapsedSeconds: null,
   memory: null,
   history: [],
   bestDice: null,
@@ -62,9 +68,17 @@ function upsertEpoch(history: EpochRow[], row: EpochRow): EpochRow[] {
   return [...kept, row];
 }
 
+/** train.minutes of a run_start's config, in seconds; null without a budget. */
+function budgetOf(config: Record<string, unknown> | null | undefined): number | null {
+  const minutes = (config?.train as {minutes?: unknown} | undefined)?.minutes;
+  return typeof minutes === 'number' && minutes > 0 ? minutes * 60 : null;
+}
+
 export function trainReducer(state: TrainState, event: EngineEvent): TrainState {
-  const common = commonReducer(state, event);
+  const base = event.type === 'run_start' ? {...state, budgetSeconds: budgetOf(event.config), elapsedSeconds: null} : state;
+  const common = commonReducer(base, event);
   if (common) return common;
+  state = base;
   switch (event.type) {
     case 'data_summary':
       return {
@@ -96,6 +110,7 @@ export function trainReducer(state: TrainState, event: EngineEvent): TrainState 
         voxelsPerS: event.voxels_per_s ?? state.voxelsPerS,
         itersPerS,
         lastStep: {time: event.time, epoch: event.epoch, iter: event.iter},
+        elapsedSeconds: event.elapsed_seconds ?? state.elapsedSeconds,
       };
     }
     case 'epoch_end': {
@@ -126,6 +141,8 @@ export function trainReducer(state: TrainState, event: EngineEvent): TrainState 
         },
         bestDice: event.best_dice ?? (event.val_dice != null ? Math.max(event.val_dice, state.bestDice ?? -1) : state.bestDice),
         etaSeconds: event.eta_seconds ?? null,
+        budgetSeconds: event.budget_seconds ?? state.budgetSeconds,
+        elapsedSeconds: event.elapsed_seconds ?? state.elapsedSeconds,
         voxelsPerS: event.voxels_per_s ?? state.voxelsPerS,
         messages: pushMessage(state.messages, {level: 'info', text}),
       };
@@ -153,9 +170,10 @@ export function epochEtaSeconds(state: TrainState): number | null {
   return Math.max(0, state.iters - state.iter) / state.itersPerS;
 }
 
-/** Seconds left in the run: the engine's estimate at the last epoch end, else from the step rate. */
+/** Seconds left in the run: against the time budget when it has one (it ends on time), else from the epochs. */
 export function runEtaSeconds(state: TrainState): number | null {
   if (state.status !== 'running') return null;
+  if (state.budgetSeconds !== null && state.elapsedSeconds !== null) return Math.max(0, state.budgetSeconds - state.elapsedSeconds);
   const epochLeft = epochEtaSeconds(state);
   const last = state.history.at(-1);
   const remainingEpochs = Math.max(0, state.epochs - state.epoch);
