@@ -360,7 +360,9 @@ class EventWriter:
             self.attach_run_dir(run_dir)
         if fd is None and os.environ.get("HEARTSEG_EVENT_FD", "").isdigit():
             fd = int(os.environ["HEARTSEG_EVENT_FD"])  # the front says which fd it opened; never guess fd 3
-        self._fd = fd if enabled and fd is not None and _fd_open(fd) else None
+        from heartseg.train.signals import fd_open
+
+        self._fd = fd if enabled and fd is not None and fd_open(fd) else None
 
     @property
     def path(self) -> Path | None:
@@ -408,14 +410,6 @@ class EventWriter:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-def _fd_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-        return True
-    except OSError:
-        return False
 
 
 class NullWriter(EventWriter):

@@ -122,12 +122,13 @@ class OutputGuard:
         if fd < 0:
             fd = os.open(os.devnull, os.O_WRONLY)
         for std in (1, 2):
-            if not _is_open(std) or (_is_pipe_or_tty(std) and reader_gone(std)):
+            if not fd_open(std) or (_is_pipe_or_tty(std) and reader_gone(std)):
                 os.dup2(fd, std)
         os.close(fd)
 
 
-def _is_open(fd: int) -> bool:
+def fd_open(fd: int) -> bool:
+    """Whether `fd` is an open descriptor (fstat succeeds)."""
     try:
         os.fstat(fd)
         return True
