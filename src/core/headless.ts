@@ -1,6 +1,7 @@
 // Plain progress lines for terminals without the UI, CI logs and cluster jobs; --json prints one object at the end.
 import type {Job, JobResult} from './app/types.js';
 import {type EngineEvent, type EventOf, metricNumber} from './events.js';
+import {isCvSummary} from './folds.js';
 import {fmtDuration, fmtValue, fmtZyx} from './format.js';
 
 export interface Out {
@@ -75,8 +76,13 @@ export function eventLine(e: EngineEvent): string | null {
       const pos = e.index !== null && e.index !== undefined && e.total ? ` (${e.index}/${e.total})` : '';
       return `case ${e.case}${pos} ${e.label}: ${metricText(e.metrics, v => metricNumber(v as never))}`;
     }
+    case 'fold': {
+      const where = `fold ${e.fold}/${e.folds}`;
+      if (e.status === 'started') return `${where}: training in ${e.run_dir}`;
+      return `${where} ${e.status}${e.val_dice !== null && e.val_dice !== undefined ? `: validation Dice ${fmt(e.val_dice)}` : ''}`;
+    }
     case 'eval_summary': {
-      const lines = [`evaluated ${e.cases} cases -> ${e.out_dir}`];
+      const lines = [isCvSummary(e) ? `cross-validation: ${e.cases} cases -> ${e.out_dir}` : `evaluated ${e.cases} cases -> ${e.out_dir}`];
       for (const [label, metrics] of Object.entries(e.summary)) {
         const parts = Object.entries(metrics).sort(([a], [b]) => (METRIC_ORDER.indexOf(a) + 99) % 99 - (METRIC_ORDER.indexOf(b) + 99) % 99)
           .map(([m, st]) => `${m} ${statText(st)}`);
@@ -104,6 +110,10 @@ export class HeadlessReporter {
   /** The last epoch started or ended, and of how many (for "stopped watching at epoch 12/21"). */
   epoch: {epoch: number; epochs: number} | null = null;
   private lastProgress = new Map<string, number>();
+  /** A cross-validation's folds as last told (status, validation Dice), and its cv summary. */
+  private readonly folds = new Map<number, {status: string; val_dice: number | null}>();
+  private foldCount = 0;
+  private cv?: EventOf<'eval_summary'>;
 
   constructor(private readonly opts: ReporterOptions) {
     this.started = (opts.now ?? Date.now)();
@@ -127,6 +137,12 @@ export class HeadlessReporter {
     if (e.type === 'warning') this.warnings.push(eventLine(e)!.replace(/^warning: /, ''));
     if (e.type === 'error') this.errors.push(eventLine(e)!.replace(/^error: /, ''));
     if (e.type === 'progress') return this.onProgress(e);
+    if (e.type === 'fold' && typeof e.fold === 'number') {
+      if (this.folds.get(e.fold)?.status === e.status) return; // told once per change
+      this.folds.set(e.fold, {status: e.status, val_dice: e.val_dice ?? null});
+      this.foldCount = e.folds;
+    }
+    if (e.type === 'eval_summary' && isCvSummary(e)) this.cv = e;
     // Bad-input errors end up in the final lines; printing them twice would be noise.
     const text = e.type === 'error' && e.kind === 'bad_input' ? null : eventLine(e);
     if (text !== null) this.line(text, e.type === 'warning' ? 'warn' : e.type === 'error' ? 'error' : undefined);
@@ -164,6 +180,8 @@ export class HeadlessReporter {
         cases: this.cases.map(c => ({case: c.case, label: c.label, metrics: c.metrics})),
         eval: this.evalSummary ? {cases: this.evalSummary.cases, out_dir: this.evalSummary.out_dir, summary: this.evalSummary.summary} : null,
         warnings: this.warnings, errors: this.errors, problems: result.problems, hint: extra.hint ?? null,
+        ...(this.foldCount ? {folds: [...this.folds].sort(([a], [b]) => a - b).map(([fold, f]) => ({fold, ...f})),
+          cv: this.cv ? {cases: this.cv.cases, out_dir: this.cv.out_dir, summary: this.cv.summary} : null} : {}),
         ...extra.data,
       };
       this.opts.json.write(JSON.stringify(object) + '\n');
@@ -171,8 +189,14 @@ export class HeadlessReporter {
     }
     const where = runDir ? `; ${result.paths.runDir ? 'run folder' : 'output in'} ${runDir}` : '';
     if (result.exitCode === 0) {
-      const bestText = best ? `, best Dice ${best.best.toFixed(4)} (epoch ${best.epoch})` : '';
-      const epochsText = this.epochs.length ? `, ${this.epochs.length} epoch${this.epochs.length > 1 ? 's' : ''}` : '';
+      let bestText = best ? `, best Dice ${best.best.toFixed(4)} (epoch ${best.epoch})` : '';
+      let epochsText = this.epochs.length ? `, ${this.epochs.length} epoch${this.epochs.length > 1 ? 's' : ''}` : '';
+      if (this.foldCount) {
+        // a cross-validation: its folds and the cross-validated Dice, not one fold's epochs
+        const dice = Object.entries(this.cv?.summary ?? {}).find(([, m]) => m.dice);
+        epochsText = `, ${this.foldCount} folds`;
+        bestText = dice ? `, cv Dice ${statText(dice[1].dice)} (${dice[0]})` : '';
+      }
       const took = this.opts.showDuration === false ? '' : ` in ${fmtDuration(seconds)}`;
       const wrote = files?.length ? `; wrote ${files.length === 1 ? files[0] : `${files.length} files in ${result.paths.outDir ?? runDir}`}` : where;
       this.line(extra.doneText ?? `${this.opts.command} done${took}${epochsText}${bestText}${wrote}`, 'good');

@@ -44,6 +44,38 @@ def _fold_config(cfg: Any, fold: int) -> dict[str, Any]:
     return data
 
 
+def _prepare_sub(sub: Path) -> bool:
+    """True when the fold's sub-run resumes (it has last.pt); one that never finished an epoch is removed."""
+    resume = (sub / layout.LAST).is_file()
+    if sub.exists() and not resume:
+        import shutil
+
+        shutil.rmtree(sub)  # a fold that never finished an epoch: start it again
+    sub.parent.mkdir(parents=True, exist_ok=True)
+    return resume
+
+
+def fold_task(parent_config: str | Path, run: str | Path, fold: int | str, out: str | Path) -> None:
+    """Before one task of a job array trains its fold (`train --config OUT --run RUN/folds/fold-k`, --resume when it
+    has last.pt): RUN/config.json from the parent config if missing (every task writes the same), the fold's config
+    to OUT, a sub-run that never finished an epoch removed. Then `train --resume RUN` writes cv/."""
+    from heartseg import config as cfgmod
+    from heartseg.fsutil import atomic_write_json
+
+    cfg = cfgmod.load(parent_config)
+    if cfg.data.folds < 2 or cfg.data.fold is not None:
+        raise BadInput("a fold task needs data.folds >= 2 and data.fold null", file=str(Path(parent_config).resolve()))
+    k = int(fold)
+    if not 0 <= k < cfg.data.folds:
+        raise BadInput(f"fold {k}: expected 0..{cfg.data.folds - 1}", file=str(Path(parent_config).resolve()))
+    parent = Path(run)
+    parent.mkdir(parents=True, exist_ok=True)
+    if not (parent / layout.CONFIG).is_file():
+        atomic_write_json(parent / layout.CONFIG, cfgmod.to_dict(cfg))
+    atomic_write_json(out, _fold_config(cfg, k))
+    _prepare_sub(parent / layout.fold_dir(k))
+
+
 def run_every_fold(args: argparse.Namespace, cfg: Any, train_one: Callable[[argparse.Namespace], int],
                    log: Callable[[str], None] = print) -> int:
     """Train every fold in its sub-run, then write RUN/cv/; returns the first non-zero exit code, else 0."""
@@ -74,12 +106,7 @@ def run_every_fold(args: argparse.Namespace, cfg: Any, train_one: Callable[[argp
                 continue
             config_path = Path(tmp) / f"fold-{k}.json"
             config_path.write_text(json.dumps(_fold_config(cfg, k)), encoding="utf-8")
-            resume = (sub / layout.LAST).is_file()
-            if sub.exists() and not resume:
-                import shutil
-
-                shutil.rmtree(sub)  # a fold that never finished an epoch: start it again
-            sub.parent.mkdir(parents=True, exist_ok=True)
+            resume = _prepare_sub(sub)
             log(f"heartseg: fold {k}/{folds}: {'resuming' if resume else 'training'} in {sub}")
             code = train_one(argparse.Namespace(config=str(config_path), run=str(sub), resume=resume,
                                                 init=getattr(args, "init", None), preset=None))

@@ -7,6 +7,7 @@ import {isPlainObject} from '../config.js';
 import {startEngine} from '../engine.js';
 import {UsageError} from '../errors.js';
 import {CONTRACT} from '../generated/contract.js';
+import {cvFoldCount, withFolds} from '../folds.js';
 import {defaultRunName} from '../paths.js';
 import {applyArgs} from '../config-flags.js';
 import {configure, nested} from './configure.js';
@@ -90,8 +91,12 @@ export async function train(l: Launcher, req: TrainRequest): Promise<Job> {
   }
   // --init: the engine takes the network and preprocessing from the weights unless the user chose them
   const tmp = tempJson(RUN.config, {...(req.init ? withoutUnchosen(c.config, c.sources) : c.config), name});
-  return start(l, 'train', 'train', ['--config', tmp.file, '--run', runDir, ...(req.init ? ['--init', path.resolve(l.cwd, req.init)] : [])],
+  const job = await start(l, 'train', 'train', ['--config', tmp.file, '--run', runDir, ...(req.init ? ['--init', path.resolve(l.cwd, req.init)] : [])],
     {runDir, logFile: path.join(runDir, RUN.engine_log), after: tmp.remove});
+  const data = c.config.data as {folds?: number; fold?: unknown} | undefined;
+  // every fold in one job (data.folds K, no data.fold): its stream told as folds, then the cv summary
+  return data && typeof data.folds === 'number' && data.folds >= 2 && (data.fold === null || data.fold === undefined)
+    ? withFolds(job, runDir, data.folds) : job;
 }
 
 /** A run's stored config.json, checked enough to resume from. */
@@ -110,7 +115,8 @@ function storedConfig(runDir: string): Record<string, unknown> {
 export async function resume(l: Launcher, req: ResumeRequest): Promise<Job> {
   const runDir = l.findRun(req.run);
   storedConfig(runDir);
-  if (!existsSync(path.join(runDir, RUN.last))) {
+  const folds = cvFoldCount(runDir); // a cross-validation parent resumes its folds (and writes cv/), it has no last.pt
+  if (!folds && !existsSync(path.join(runDir, RUN.last))) {
     throw new UsageError(`${runDir}: nothing to resume (no ${RUN.last}); the run never finished an epoch`);
   }
   // Only the changes travel; which keys may change (the schema's resume keys) the engine decides, and says why not.
@@ -119,8 +125,9 @@ export async function resume(l: Launcher, req: ResumeRequest): Promise<Job> {
   const typeProblems = checked.problems.filter((p) => Object.keys(edits).some((k) => p.startsWith(`${k}:`)));
   if (typeProblems.length) throw new UsageError(typeProblems.join('; '));
   const tmp = tempJson('changes.json', nested(edits));
-  return start(l, 'resume', 'train', ['--config', tmp.file, '--run', runDir, '--resume'],
+  const job = await start(l, 'resume', 'train', ['--config', tmp.file, '--run', runDir, '--resume'],
     {runDir, logFile: path.join(runDir, RUN.engine_log), after: tmp.remove});
+  return folds ? withFolds(job, runDir, folds) : job;
 }
 
 export async function evaluate(l: Launcher, req: EvaluateRequest): Promise<Job> {

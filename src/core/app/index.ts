@@ -11,6 +11,7 @@ import {CONTRACT} from '../generated/contract.js';
 import {PythonNotFound, usablePython} from '../python.js';
 import {answerReason, askEngine, closeBridge, jsonAnswer, type Answer} from '../pythonia.js';
 import {listRuns, readEvents, runInfo, tensorboardFiles} from '../runs.js';
+import {cvFoldCount, watchFolds} from '../folds.js';
 import {watchRun} from '../watch.js';
 import {evalCaseView, openDatasetCase} from './cases.js';
 import {configure} from './configure.js';
@@ -247,10 +248,12 @@ export function createCore(opts: CoreOptions): Core {
 
     watch(run: string, o = {}): Job {
       const runDir = findRun(run);
-      if (!existsSync(path.join(runDir, RUN.events)) && !existsSync(path.join(runDir, RUN.config))) {
+      const folds = cvFoldCount(runDir);
+      if (!folds && !existsSync(path.join(runDir, RUN.events)) && !existsSync(path.join(runDir, RUN.config))) {
         throw new UsageError(`${runDir}: no ${RUN.events} yet; is this a heartseg run folder?`);
       }
-      const job = watchRun(runDir, {follow: o.follow});
+      // a cross-validation parent has no events of its own: follow its folds
+      const job = folds ? watchFolds(runDir, folds, {follow: o.follow}) : watchRun(runDir, {follow: o.follow});
       const untrack = track(job);
       void job.done.finally(untrack);
       return job;

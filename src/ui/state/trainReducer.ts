@@ -1,5 +1,6 @@
 // Training state from engine events: progress, throughput, per-epoch history, memory and checkpoints. Pure.
-import type {EngineEvent, EventOf} from '../../core/events.js';
+import {type EngineEvent, type EventOf, metricNumber} from '../../core/events.js';
+import {type FoldStatus, isCvSummary} from '../../core/folds.js';
 import {commonReducer, initialCommon, pushMessage, type CommonState} from './common.js';
 import {fmtNum} from './format.js';
 
@@ -17,6 +18,19 @@ export interface Memory {
   cpuMb: number;
   gpuAllocatedMb: number | null;
   gpuReservedMb: number | null;
+}
+
+/** One fold of a cross-validation: where it stands and its validation Dice once trained. */
+export interface FoldRow {
+  status: FoldStatus;
+  valDice: number | null;
+}
+
+/** A cross-validation run: its folds, the one in training, and the cross-validated Dice once cv/ is written. */
+export interface FoldsState {
+  folds: FoldRow[];
+  current: number | null;
+  cv: {cases: number; dice: Array<{label: string; mean: number; std: number}>} | null;
 }
 
 export interface TrainState extends CommonState {
@@ -39,10 +53,12 @@ export interface TrainState extends CommonState {
   history: EpochRow[];
   bestDice: number | null;
   checkpoints: Array<{kind: EventOf<'checkpoint'>['kind']; path: string; epoch: number}>;
+  /** Set for a cross-validation run; the fields above then describe the fold in training. */
+  cv: FoldsState | null;
 }
 
-export const initialTrain: TrainState = {
-  ...initialCommon,
+/** What one training shows (a fold starting gets these afresh). */
+const initialTraining = {
   data: null,
   epoch: 0,
   epochs: 0,
@@ -60,7 +76,33 @@ export const initialTrain: TrainState = {
   history: [],
   bestDice: null,
   checkpoints: [],
+  stage: null,
+} satisfies Partial<TrainState>;
+
+export const initialTrain: TrainState = {
+  ...initialCommon,
+  ...initialTraining,
+  cv: null,
 };
+
+const FOLD_STATUS: Record<EventOf<'fold'>['status'], FoldStatus> = {started: 'training', completed: 'done', failed: 'failed', interrupted: 'interrupted'};
+
+/** A fold event: the folds strip, and a fresh training view when a fold starts (its own epochs, charts, best). */
+function onFold(state: TrainState, e: EventOf<'fold'>): TrainState {
+  if (e.fold === 'all') return state;
+  const prev = state.cv ?? {folds: [], current: null, cv: null};
+  const folds = Array.from({length: Math.max(e.folds, prev.folds.length)}, (_, k) => prev.folds[k] ?? {status: 'pending' as const, valDice: null});
+  const status = FOLD_STATUS[e.status];
+  folds[e.fold] = {status, valDice: e.val_dice ?? folds[e.fold].valDice};
+  // The view shows one fold: a fold starting takes it unless another one in it is still training (a job array
+  // trains several at once; the core then streams the one it follows and reports the others' ends).
+  const inView = prev.current !== null && prev.current !== e.fold && folds[prev.current]?.status === 'training';
+  const takes = status === 'training' && !inView;
+  const cv = {...prev, folds, current: takes ? e.fold : prev.current === e.fold ? null : prev.current};
+  const text = `fold ${e.fold}/${e.folds} ${e.status}${e.val_dice != null ? `: validation Dice ${fmtNum(e.val_dice)}` : ''}`;
+  const messages = pushMessage(state.messages, {level: e.status === 'failed' ? 'error' : 'info', text});
+  return takes ? {...state, ...initialTraining, status: 'running', cv, messages} : {...state, cv, messages};
+}
 
 function upsertEpoch(history: EpochRow[], row: EpochRow): EpochRow[] {
   // A resumed run repeats epochs after its last checkpoint: the newer row replaces the older one.
@@ -80,6 +122,14 @@ export function trainReducer(state: TrainState, event: EngineEvent): TrainState 
   if (common) return common;
   state = base;
   switch (event.type) {
+    case 'fold':
+      return onFold(state, event);
+    case 'eval_summary': {
+      if (!state.cv || !isCvSummary(event)) return state;
+      const dice = Object.entries(event.summary).filter(([, m]) => m.dice)
+        .map(([label, m]) => ({label, mean: metricNumber(m.dice.mean ?? null), std: metricNumber(m.dice.std ?? null)}));
+      return {...state, cv: {...state.cv, cv: {cases: event.cases, dice}}};
+    }
     case 'data_summary':
       return {
         ...state,
