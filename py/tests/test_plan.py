@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -246,3 +247,50 @@ def test_la2018_fingerprint():
     assert len(fp.shapes) == 20 and all(s[0] == 88 for s in fp.shapes)
     assert P.target_spacing(fp)[0] == pytest.approx([0.625] * 3)
     assert 0.04 < fp.label_fractions[1] < 0.19
+
+
+# Task02-like full-field scans (320 x 320 x 130 at 1.37 x 1.25 x 1.25 mm) with an atrium of at most 60 x 75 x 80 mm,
+# and the same atrium cropped as la2018 is (55 x 90 x 120 mm of field)
+FULL_FIELD = P.Fingerprint([[1.37, 1.25, 1.25]] * 20, [[130, 320, 320]] * 20, label_fractions={1: 0.005},
+                           foreground_mm=[60.0, 75.0, 80.0])
+CROPPED = P.Fingerprint([[0.625] * 3] * 20, [[88, 144, 192]] * 20, label_fractions={1: 0.08},
+                        foreground_mm=[45.0, 60.0, 65.0])
+
+
+@pytest.mark.parametrize("dev", [CPU2, CPU16], ids=["cpu2", "cpu16"])
+def test_full_field_scans_keep_near_native_spacing(dev):
+    # the patch is planned around the target, not a quarter of a 178 x 400 x 400 mm field (which coarsened x3)
+    plan = P.make_plan(FULL_FIELD, dev)
+    assert max(p / n for p, n in zip(plan.config["data"]["spacing"], [1.37, 1.25, 1.25])) <= 1.5
+    region = P.target_region(FULL_FIELD, plan.config["data"]["spacing"])
+    assert region[1] < P.median_shape(FULL_FIELD, plan.config["data"]["spacing"])[1]
+    assert "target region" in plan.reasons["data.patch"] and plan.estimates["coverage"] >= P.MIN_COVERAGE
+    # without the foreground's size the same scans are planned on the whole case, as before
+    blind = P.make_plan(dataclasses.replace(FULL_FIELD, foreground_mm=None), CPU2)
+    assert blind.config["data"]["spacing"][1] > 1.5 * 1.25
+
+
+@pytest.mark.parametrize("fp_base, fg, expected", [
+    # region = min(case, 2 x foreground / spacing) per axis, in voxels at the given spacing
+    ([[1.0, 1.0, 1.0]], [10.0, 20.0, 100.0], [20.0, 40.0, 64.0]),
+    ([[2.0, 1.0, 1.0]], [10.0, 20.0, 100.0], [10.0, 40.0, 64.0]),
+])
+def test_target_region(fp_base, fg, expected):
+    fp = P.Fingerprint(fp_base, [[64, 64, 64]], foreground_mm=fg)
+    assert P.target_region(fp, fp_base[0]) == pytest.approx(expected)
+
+
+def test_cropped_data_plans_on_the_whole_case():
+    # la2018-like: twice the atrium is more than the field, so the region is the case and the plan is unchanged
+    fp = CROPPED
+    assert P.target_region(fp, [0.625] * 3) == P.median_shape(fp, [0.625] * 3)
+    same = P.make_plan(dataclasses.replace(fp, foreground_mm=None), CPU2)
+    assert P.make_plan(fp, CPU2).config == same.config
+
+
+def test_read_fingerprint_foreground_extent_in_ras_mm(tmp_path):
+    # the label box is 4 x 4 x 4 stored voxels of 1 x 2 x 3 mm; stored axis 0 runs along z, axis 2 along x
+    affine = np.array([[0, 0, -3, 0], [0, 2, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], float)
+    _write_dataset(tmp_path / "d", affine)
+    fp = planning.read_fingerprint(tmp_path / "d", cache_dir=str(tmp_path / "cache"))
+    assert fp.foreground_mm == pytest.approx([4 * 1.0, 4 * 2.0, 4 * 3.0])

@@ -79,7 +79,7 @@ def run(args) -> int:
                    "label_fractions": {str(k): round(v, 5) for k, v in fp["label_fractions"].items()},
                    "median_spacing": planning.target_spacing(fingerprint)[0],
                    "median_shape": [sorted(s[i] for s in fp["shapes"])[len(fp["shapes"]) // 2] for i in range(3)],
-                   "spacings": fp["spacings"], "shapes": fp["shapes"]}
+                   "foreground_mm": fp["foreground_mm"], "spacings": fp["spacings"], "shapes": fp["shapes"]}
         print(json.dumps({"config": plan.config, "reasons": plan.reasons, "estimates": plan.estimates,
                           "fingerprint": summary, "device": dataclasses.asdict(device)}))
         return EXIT_OK

@@ -49,8 +49,22 @@ def _oriented_shape(shape, affine) -> list[int]:
     return oriented[::-1]
 
 
-def _light_read(case, labels: dict[int, str], fractions: dict[int, list[float]] | None) -> np.ndarray:
-    """Foreground intensities (subsampled) of one case; adds its label shares to `fractions` when given."""
+def _extent_mm(mask: np.ndarray, affine) -> list[float] | None:
+    """(z, y, x) size in mm, after reorientation to RAS, of the box around a mask's voxels; None when it is empty."""
+    if not mask.any():
+        return None
+    sizes = np.linalg.norm(np.asarray(affine, float)[:3, :3], axis=0)
+    extent = [0.0, 0.0, 0.0]
+    for stored_axis, (ras_axis, _) in enumerate(orientations.io_orientation(affine)):
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != stored_axis)))
+        extent[int(ras_axis)] = float((hit[-1] - hit[0] + 1) * sizes[stored_axis])
+    return extent[::-1]
+
+
+def _light_read(case, labels: dict[int, str], fractions: dict[int, list[float]] | None,
+                extents: list[list[float]] | None = None) -> np.ndarray:
+    """Foreground intensities (subsampled) of one case; adds its label shares to `fractions` and its foreground's
+    extent in mm to `extents` when given."""
     image, problem = read_volume(case.images[0])
     if problem:
         raise BadInput(problem)
@@ -62,6 +76,9 @@ def _light_read(case, labels: dict[int, str], fractions: dict[int, list[float]] 
             raise BadInput(problem)
         values = np.rint(np.asarray(label.data)).astype(np.int64).clip(0, 255)
         mask = values > 0
+        extent = _extent_mm(mask, label.affine) if extents is not None and mask.ndim == 3 else None
+        if extent is not None:
+            extents.append(extent)
         if fractions is not None:
             counts = np.bincount(values.ravel(), minlength=max(labels, default=0) + 1)
             for value in range(1, len(counts)):
@@ -97,12 +114,15 @@ def read_fingerprint(root, cache_dir: str | None = None, val_fraction: float = 0
             for value, vol in meta.label_volumes.items():
                 fractions.setdefault(int(value), []).append(vol["voxels"] / total)
     spread = {round(k * (len(cases) - 1) / max(LIGHT_READ_CASES - 1, 1)) for k in range(min(LIGHT_READ_CASES, len(cases)))}
-    samples = [_light_read(cases[i], dataset.labels, None if cached else fractions) for i in sorted(spread)]
+    extents: list[list[float]] = []
+    samples = [_light_read(cases[i], dataset.labels, None if cached else fractions, extents) for i in sorted(spread)]
     pooled = np.concatenate(samples)
     intensity = {f"p{q:g}": round(float(np.percentile(pooled, q)), 4) for q in (0.5, 50, 99.5)}
     modality = " ".join(dataset.modality.values()) or "MRI"
+    # the largest extent seen per axis: the planner's patch must hold the biggest target with its context
+    foreground_mm = [round(max(e[i] for e in extents), 2) for i in range(3)] if extents else None
     return Fingerprint(spacings, shapes, modality, intensity,
-                       {k: _median(v) for k, v in sorted(fractions.items())}, val_fraction)
+                       {k: _median(v) for k, v in sorted(fractions.items())}, val_fraction, foreground_mm)
 
 
 def detect_device(requested: str = "auto") -> Device:

@@ -27,7 +27,11 @@ MIN_ITERATIONS = 1000
 MAX_ITERATIONS = 250_000
 """nnU-Net's whole schedule (1000 epochs of 250 steps); more budget than that is not spent."""
 MIN_COVERAGE = 0.25
-"""Smallest share of the median case a CPU patch should cover before the planner coarsens the spacing."""
+"""Smallest share of the target region (see CONTEXT) a CPU patch should cover before the planner coarsens the spacing."""
+CONTEXT = 2.0
+"""The target region: the largest foreground box (per axis, in mm) times this, so the patch sees the structure with
+as much context again around it; capped by the case. On a cropped dataset it is the whole case; on a full-field scan
+it keeps the spacing near native instead of coarsening until a patch covers a quarter of the field."""
 TRAIN_SHARE = 0.8
 """Share of the time budget for training steps; the rest pays validation, checkpoints and start-up."""
 VAL_SHARE = 0.15
@@ -53,6 +57,8 @@ class Fingerprint:
     label_fractions: dict[int, float] = field(default_factory=dict)
     """Median share of a case's voxels per label value."""
     val_fraction: float = 0.2
+    foreground_mm: list[float] | None = None
+    """Largest foreground bounding box among the cases read, (z, y, x) mm after reorientation; None without labels."""
 
 
 @dataclass
@@ -110,6 +116,15 @@ def median_shape(fp: Fingerprint, spacing: list[float]) -> list[float]:
     return [_median([sh[i] * sp[i] / spacing[i] for sh, sp in zip(fp.shapes, fp.spacings)]) for i in range(3)]
 
 
+def target_region(fp: Fingerprint, spacing: list[float]) -> list[float]:
+    """Voxels per axis the patch should cover: the median case, or less when the foreground (times CONTEXT) is
+    smaller than the field of view."""
+    shape = median_shape(fp, spacing)
+    if not fp.foreground_mm:
+        return shape
+    return [min(s, max(CONTEXT * f / sp, 1.0)) for s, f, sp in zip(shape, fp.foreground_mm, spacing)]
+
+
 def depth_for(patch: list[int]) -> int:
     lo, hi = DEPTH_RANGE
     return max(lo, min(hi, int(math.floor(math.log2(max(min(patch), 1) / MIN_BOTTLENECK)))))
@@ -155,10 +170,11 @@ class _Geometry:
     patch: list[int]
     depth: int
     coverage: float
+    region: list[float]
 
 
 def _choose_geometry(fp: Fingerprint, device: Device, budget: float, batch: int) -> _Geometry:
-    """The finest spacing and widest network whose patch covers MIN_COVERAGE of the median case within memory
+    """The finest spacing and widest network whose patch covers MIN_COVERAGE of the target region within memory
     (and, on a CPU, MIN_ITERATIONS steps within the budget); else the candidate with the largest coverage."""
     gpu = device.kind == "cuda"
     memory_limit = device.memory_gb * 1024**3 * (0.85 if gpu else 0.5)
@@ -181,8 +197,9 @@ def _choose_geometry(fp: Fingerprint, device: Device, budget: float, batch: int)
             found = fit_patch(shape, fits_with(base))
             if found is None:
                 continue
-            coverage = min(1.0, math.prod(p / s for p, s in zip(found[0], shape)))
-            candidate = _Geometry(base, factor, spacing, shape, found[0], found[1], coverage)
+            region = target_region(fp, spacing)
+            coverage = min(1.0, math.prod(min(1.0, p / s) for p, s in zip(found[0], region)))
+            candidate = _Geometry(base, factor, spacing, shape, found[0], found[1], coverage, region)
             if coverage >= MIN_COVERAGE:
                 return candidate
             if best is None or coverage > best.coverage:
@@ -215,14 +232,19 @@ def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = No
     reasons: dict[str, str] = {}
     why = target_spacing(fp)[1]
     if g.factor > 1:
-        why += (f"; coarsened x{g.factor:g} so that a patch covering {MIN_COVERAGE:.0%} of a case fits "
+        why += (f"; coarsened x{g.factor:g} so that a patch covering {MIN_COVERAGE:.0%} of the target region fits "
                 + ("in GPU memory" if gpu else f"{MIN_ITERATIONS} steps into {budget / 60:.0f} min on "
                    f"{device.cores} CPU cores"))
     reasons["data.spacing"] = why
-    batch = _gpu_batch(fp, g, feats, device.memory_gb * 1024**3 * 0.85) if gpu and g.coverage >= 1.0 else 2
+    whole_case = math.prod(p / s for p, s in zip(g.patch, g.shape)) >= 1.0
+    batch = _gpu_batch(fp, g, feats, device.memory_gb * 1024**3 * 0.85) if gpu and whole_case else 2
     est_step = step_seconds(feats, g.patch, batch, device)
-    reasons["data.patch"] = (f"covers {g.coverage:.0%} of the median case ({' x '.join(f'{s:.0f}' for s in g.shape)} "
-                             f"voxels), divisible by 2^{g.depth}; " + ("largest that fits GPU memory" if gpu else
+    cropped = any(r < s - 0.5 for r, s in zip(g.region, g.shape))
+    region = (f"the target region ({' x '.join(f'{s:.0f}' for s in g.region)} voxels: the largest foreground, "
+              f"{' x '.join(f'{f:.0f}' for f in fp.foreground_mm or [])} mm, with x{CONTEXT:g} context, inside a "
+              f"median case of {' x '.join(f'{s:.0f}' for s in g.shape)}; inference slides over the whole case)"
+              if cropped else f"the median case ({' x '.join(f'{s:.0f}' for s in g.shape)} voxels)")
+    reasons["data.patch"] = (f"covers {g.coverage:.0%} of {region}, divisible by 2^{g.depth}; " + ("largest that fits GPU memory" if gpu else
                              f"largest whose step (~{est_step:.1f} s) allows {MIN_ITERATIONS} steps in the budget"))
     reasons["data.batch"] = (f"{batch}: the patch holds a whole median case, so the batch grows while memory allows "
                              "and a step sees at most 5 % of the dataset's voxels" if batch > 2 else
