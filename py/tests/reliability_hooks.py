@@ -13,6 +13,7 @@ a test can stop the real engine at a known point (no timing guesses) or make a w
                                   writes $HEARTSEG_TEST_DIR/stop-requested once SIGINT/SIGTERM has reached the loop.
     HEARTSEG_TEST_FAIL=save:ENOSPC:N   the N-th checkpoint write fails with OSError(ENOSPC) after half of its bytes
     HEARTSEG_TEST_FAIL=step:OOM:N      the N-th training step raises torch.cuda.OutOfMemoryError
+    HEARTSEG_TEST_FAIL_RANK=R          under torchrun, only rank R (its RANK) fails; the others run normally
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def _arrive(point: str) -> tuple[bool, str | None]:
     """(pause here?, failure kind to raise here or None), counting this arrival."""
     _arrivals[point] += 1
     pause, fail = _spec("HEARTSEG_TEST_PAUSE"), _spec("HEARTSEG_TEST_FAIL")
+    if os.environ.get("HEARTSEG_TEST_FAIL_RANK", os.environ.get("RANK", "0")) != os.environ.get("RANK", "0"):
+        fail = None
     here = lambda s: s is not None and s[0] == point and s[2] == _arrivals[point]  # noqa: E731
     return here(pause), (fail[1] if here(fail) else None)
 

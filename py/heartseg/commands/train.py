@@ -1,7 +1,9 @@
 """`train --config CFG --run RUN [--resume] [--init CKPT]`: check everything, then create and fill the run folder.
 
 Under torchrun (RANK/WORLD_SIZE/LOCAL_RANK set) every rank runs this; only rank 0 writes the run folder,
-events and TensorBoard. Exit codes: 0 done, 1 failed, 2 bad input, 130 interrupted (SIGINT/SIGTERM).
+events and TensorBoard. A failure on any rank ends every rank within seconds, each with exit 1 and that rank's
+message (train/distributed.py: fail, PeerWatch). Exit codes: 0 done, 1 failed, 2 bad input, 130 interrupted
+(SIGINT/SIGTERM).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def run(args) -> int:
     try:
         return _train(args, info, events, guard)
     except BadInput as e:
+        distributed.fail(distributed.Failure(info.rank, e.summary(), "bad_input"))  # the other ranks end too
         for p in e.problems:
             events.emit(ev.Error(message=p.message, file=p.file, hint=p.hint, kind="bad_input"))
         events.emit(ev.RunEnd(status="failed", reason="bad input", exit_code=EXIT_BAD_INPUT))
@@ -67,11 +70,18 @@ def run(args) -> int:
         kind = "out_of_memory" if oom else ("io" if isinstance(e, OSError) else "internal")
         hint = getattr(e, "hint", None) or ("lower data.batch or data.patch" if oom else
                                             DISK_HINTS.get(getattr(e, "errno", None)))
+        # tell the other ranks at once (they would wait in their next collective); when another rank failed first,
+        # ours is the broken collective that followed, and theirs is the one to report
+        cause = distributed.fail(distributed.Failure(info.rank, f"{type(e).__name__}: {e}", kind, hint))
+        if cause.rank != info.rank:
+            _report_peer_failure(events, cause)
+            return EXIT_FAILED
         events.emit(ev.Error(message=f"{type(e).__name__}: {e}", kind=kind, hint=hint))
         events.emit(ev.RunEnd(status="failed", reason=f"{type(e).__name__}: {str(e)[:200]}", exit_code=EXIT_FAILED))
         if not (isinstance(e, OutOfMemory) or getattr(e, "errno", None) in DISK_HINTS):
             traceback.print_exc(file=sys.stderr)  # a bug: keep the stack for engine.log
-        print(f"heartseg: training failed: {e}" + (f" ({hint})" if hint else ""), file=sys.stderr)
+        where = f" on rank {info.rank}" if info.enabled else ""
+        print(f"heartseg: training failed{where}: {e}" + (f" ({hint})" if hint else ""), file=sys.stderr)
         return EXIT_FAILED
     finally:
         events.close()
@@ -112,6 +122,7 @@ def _train(args, info, events, guard=None) -> int:
         _log(f"heartseg: {note}")
     device = distributed.resolve_device(cfg.train.device, info)
     distributed.init(info, device)
+    distributed.watch_peers(info.rank, on_stuck=lambda failure: _report_peer_failure(events, failure))
 
     # rank 0 fills the cache first; the others then read it (and hear about rank 0's bad input instead of hanging)
     prepared, failure = None, None
@@ -184,6 +195,7 @@ def _train(args, info, events, guard=None) -> int:
 
             _log(f"heartseg: training {len(train_names)} cases ({len(val_names)} validation) on {device}, "
                  f"world size {info.world_size}, run {run_dir}")
+            distributed.set_timeout(distributed.TRAINING_TIMEOUT_MINUTES)  # ranks now wait on each other briefly
             try:
                 outcome = trainer.fit(prepared, val_names, batches)
             except torch.cuda.OutOfMemoryError:
@@ -203,6 +215,16 @@ def _train(args, info, events, guard=None) -> int:
             trainer.close()
         if lock is not None:
             lock.release()
+
+
+def _report_peer_failure(events: Any, failure: Any) -> None:
+    """Another rank's failure ended this one: its message (rank 0 records it in the run folder), one line."""
+    from heartseg import events as ev
+
+    events.emit(ev.Error(message=failure.describe(), kind=failure.kind, hint=failure.hint))  # kind: set by run()
+    events.emit(ev.RunEnd(status="failed", reason=failure.describe()[:200], exit_code=EXIT_FAILED))
+    print(f"heartseg: training failed on {failure.describe()}" + (f" ({failure.hint})" if failure.hint else ""),
+          file=sys.stderr, flush=True)
 
 
 def _report_init(init: Any, report: dict[str, list[str]], events: Any) -> None:
