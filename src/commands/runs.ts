@@ -24,14 +24,16 @@ async function run(argv: string[], ctx: Context): Promise<number> {
   if (p.globals.json) {
     // snake_case like the engine's events and every other --json answer
     const rows = runs.map(r => ({name: r.name, dir: r.dir, status: r.status, epoch: r.epoch, epochs: r.epochs, best_dice: r.bestDice,
-      updated: r.updated === null ? null : new Date(r.updated).toISOString(), data_root: r.dataRoot, checkpoints: r.checkpoints, has_eval: r.hasEval}));
+      updated: r.updated === null ? null : new Date(r.updated).toISOString(), data_root: r.dataRoot, checkpoints: r.checkpoints, has_eval: r.hasEval,
+      ...(r.cv ? {cv: {folds: r.cv.folds, done: r.cv.done, dice: r.cv.dice, std: r.cv.std}} : {})}));
     return ctx.stdout.write(JSON.stringify({runs_dir: p.globals.runsDir, runs: rows}) + '\n'), 0;
   }
   if (!runs.length) return ctx.stdout.write(`no runs in ${p.globals.runsDir}\n`), 0;
   const now = Date.now();
   const rows = [['NAME', 'STATUS', 'EPOCH', 'BEST DICE', 'UPDATED', 'CHECKPOINTS']].concat(runs.map(r => [
-    r.name, r.status, r.epoch === null ? '-' : `${r.epoch}/${r.epochs ?? '?'}`, r.bestDice === null ? '-' : r.bestDice.toFixed(4),
-    ago(r.updated, now), r.checkpoints.map(c => path.basename(c)).join(',') || '-']));
+    r.name, r.status, r.cv ? `folds ${r.cv.done}/${r.cv.folds}` : r.epoch === null ? '-' : `${r.epoch}/${r.epochs ?? '?'}`,
+    r.cv?.dice != null ? `${r.cv.dice.toFixed(4)} ± ${r.cv.std?.toFixed(4) ?? '-'} (cv)` : r.bestDice === null ? '-' : r.bestDice.toFixed(4),
+    ago(r.updated, now), (r.cv && r.checkpoints.length ? `${r.checkpoints.length} folds' ${path.basename(r.checkpoints[0])}` : r.checkpoints.map(c => path.basename(c)).join(',')) || '-']));
   const widths = rows[0].map((_, i) => Math.max(...rows.map(r => r[i].length)));
   for (const r of rows) ctx.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
   ctx.stdout.write(`(${runs.length} in ${p.globals.runsDir})\n`);

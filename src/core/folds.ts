@@ -188,7 +188,7 @@ function closing(runDir: string, folds: number): EngineEvent[] {
   const cv = cvEvent(runDir);
   if (!cv) return [];
   const dice = readCv(runDir)?.dice[0];
-  return [cv, {v: 1, type: 'run_end', time: now(), status: 'completed', exit_code: 0, best_dice: dice ? dice.mean : null,
+  return [cv, {v: 1, type: 'run_end', time: now(), status: 'completed', exit_code: 0, best_dice: null,
     reason: `${folds} folds cross-validated${dice ? `: ${dice.label} Dice ${dice.mean.toFixed(4)} ± ${dice.std.toFixed(4)}` : ''}`}];
 }
 

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type {RunInfo, RunStatus} from './app/types.js';
 import {type EngineEvent, parseEventLine} from './events.js';
+import {cvFoldCount, foldStates, readCv} from './folds.js';
 import {CONTRACT} from './generated/contract.js';
 
 const RUN = CONTRACT.run_folder;
@@ -83,9 +84,27 @@ function readConfig(runDir: string): Record<string, any> | null {
   }
 }
 
+/** A cross-validation parent as one run: its status from its folds (and cv/), the cv Dice as its Dice. */
+function cvRunInfo(dir: string, folds: number, now: number): RunInfo {
+  const states = foldStates(dir, folds);
+  const live = states.map((f) => (f.status === 'training' ? liveStatus(f.runDir, now) : f.status));
+  const done = states.filter((f) => f.status === 'done').length;
+  const cv = readCv(dir);
+  const status: RunStatus = cv || done === folds ? 'completed' : live.includes('running') ? 'running' : live.includes('failed') ? 'failed'
+    : live.includes('interrupted') ? 'interrupted' : 'unknown';
+  const checkpoints = states.map((f) => path.join(f.runDir, RUN.final)).filter((f) => existsSync(f));
+  const stamps = [dir, ...states.map((f) => path.join(f.runDir, RUN.events)), path.join(dir, RUN.cv)].map(mtime).filter((t): t is number => t !== null);
+  const dice = cv?.dice[0];
+  return {name: path.basename(dir), dir, dataRoot: (readConfig(dir)?.data?.root as string) || null, checkpoints,
+    hasEval: existsSync(path.join(dir, RUN.eval_summary)), status, epoch: null, epochs: null, bestDice: dice?.mean ?? null,
+    updated: stamps.length ? Math.max(...stamps) : null, cv: {folds, done, dice: dice?.mean ?? null, std: dice?.std ?? null}};
+}
+
 /** Summarise one folder; null when it is not a run (no events.jsonl, no config.json, no TensorBoard logs). */
 export function runInfo(runDir: string, now = Date.now()): RunInfo | null {
   const dir = path.resolve(runDir);
+  const folds = existsSync(path.join(dir, RUN.events)) ? null : cvFoldCount(dir);
+  if (folds) return cvRunInfo(dir, folds, now);
   const hasEvents = existsSync(path.join(dir, RUN.events));
   const config = readConfig(dir);
   const ckptDir = path.join(dir, RUN.checkpoints);

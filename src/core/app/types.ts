@@ -184,6 +184,9 @@ export interface RunInfo {
   /** Checkpoint files, absolute paths. */
   checkpoints: string[];
   hasEval: boolean;
+  /** A cross-validation parent (RUN/folds/fold-k): folds trained of all, and the cross-validated Dice (mean, sd
+   * of the first label) once RUN/cv/ is written; its checkpoints are then the folds' final models. */
+  cv?: {folds: number; done: number; dice: number | null; std: number | null};
 }
 
 /** TensorBoard-style scalars: tag -> [[step, value], ...]. */

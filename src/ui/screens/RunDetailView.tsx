@@ -90,7 +90,9 @@ export function RunDetailView({detail, inspected, width, height}: RunDetailViewP
         {info.name} <Text color={c(info.status === 'completed' ? 'green' : info.status === 'failed' ? 'red' : 'yellow')}>{info.status}</Text>
       </Text>
       <Text wrap="truncate" dimColor>
-        {info.status === 'tensorboard' ? `TensorBoard log · ${points} steps · ${Object.keys(detail.scalars ?? {}).sort().join(', ')}` : `epoch ${info.epoch ?? '-'}/${info.epochs ?? '-'} · best Dice ${fmtNum(info.bestDice)}${info.dataRoot ? ` · ${info.dataRoot}` : ''}`}
+        {info.status === 'tensorboard' ? `TensorBoard log · ${points} steps · ${Object.keys(detail.scalars ?? {}).sort().join(', ')}`
+          : info.cv ? `cross-validation · ${info.cv.done}/${info.cv.folds} folds trained · cv Dice ${info.cv.dice != null ? `${fmtNum(info.cv.dice)} ± ${fmtNum(info.cv.std)}` : '-'}${info.dataRoot ? ` · ${info.dataRoot}` : ''}`
+          : `epoch ${info.epoch ?? '-'}/${info.epochs ?? '-'} · best Dice ${fmtNum(info.bestDice)}${info.dataRoot ? ` · ${info.dataRoot}` : ''}`}
       </Text>
       {shownCharts.map((ch) => (
         <LineChart key={ch.title} title={ch.title} series={ch.series} width={width} height={chartRows} xStart={ch.xStart} min={ch.min} max={ch.max} />
@@ -105,7 +107,7 @@ export function RunDetailView({detail, inspected, width, height}: RunDetailViewP
       {info.checkpoints.slice(0, 3).map((p) => (
         <Text key={p} wrap="truncate" dimColor>
           {'  '}
-          {baseName(p)}
+          {info.cv ? p.slice(info.dir.length + 1) : baseName(p)}
         </Text>
       ))}
       {inspectLines.slice(0, 6).map((l, i) => (

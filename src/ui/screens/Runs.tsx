@@ -139,7 +139,7 @@ export function Runs({core, go: push, replace, back, select}: ScreenProps & {sel
           {runs.status === 'done' && list.length === 0 ? <Text dimColor>no runs in {core.runsDir}</Text> : null}
           {list.slice(first, first + listRows).map((r, i) => (
             <Text key={r.dir} wrap="truncate" inverse={first + i === index}>
-              {first + i === index ? '›' : ' '}{STATUS_MARK[r.status]} {fit(r.name, listW - 19)} {fit(r.epoch != null ? `${r.epoch}/${r.epochs ?? '?'}` : '', 7)} {r.bestDice != null ? fmtNum(r.bestDice, 3) : ''}
+              {first + i === index ? '›' : ' '}{STATUS_MARK[r.status]} {fit(r.name, listW - 19)} {fit(r.cv ? `${r.cv.done}/${r.cv.folds} cv` : r.epoch != null ? `${r.epoch}/${r.epochs ?? '?'}` : '', 7)} {r.bestDice != null ? fmtNum(r.bestDice, 3) : ''}
             </Text>
           ))}
         </Box>

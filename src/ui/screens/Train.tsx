@@ -12,7 +12,7 @@ import {useRunEvents} from '../hooks/useRunEvents.js';
 import {fmtDuration} from '../../core/format.js';
 import {fmtCount, fmtMb, fmtNum} from '../state/format.js';
 import type {TrainLaunch} from '../state/navReducer.js';
-import {epochEtaSeconds, initialTrain, replayTrain, runEtaSeconds, trainReducer, type TrainState} from '../state/trainReducer.js';
+import {epochEtaSeconds, type FoldRow, type FoldsState, initialTrain, replayTrain, runEtaSeconds, trainReducer, type TrainState} from '../state/trainReducer.js';
 import {useColour, useSize} from '../theme.js';
 import type {ScreenProps} from './types.js';
 
@@ -51,7 +51,8 @@ function TrainView({core, launch, replace, back, initial}: ScreenProps & {launch
     };
   }, [core, launch]);
   const state = useRunEvents(run, trainReducer, initial);
-  const runDir = state.runDir ?? run?.runDir ?? null;
+  // a cross-validation's events come from its folds' folders: the run is the job's (the parent)
+  const runDir = (state.cv ? run?.runDir : null) ?? state.runDir ?? run?.runDir ?? null;
   const finished = state.end !== null || startError !== null;
   const watching = launch.mode === 'watch';
   useKeys({
@@ -84,8 +85,9 @@ function TrainView({core, launch, replace, back, initial}: ScreenProps & {launch
   const body = bodyRows(rows);
   const half = Math.floor(columns / 2);
   // Fixed lines: status, two bars, stats, the charts' title, the lr chart (2); the log gets what is left.
-  const logRows = Math.max(2, Math.min(6, body - 16));
-  const chartRows = Math.max(3, body - 7 - logRows);
+  const foldRows = state.cv ? 1 : 0;
+  const logRows = Math.max(2, Math.min(6, body - 16 - foldRows));
+  const chartRows = Math.max(3, body - 7 - logRows - foldRows);
   const epochs = state.history.map((r) => r.epoch);
   const firstEpoch = epochs[0] ?? 1;
   const trainLoss = state.history.map((r) => r.trainLoss);
@@ -98,6 +100,8 @@ function TrainView({core, launch, replace, back, initial}: ScreenProps & {launch
       ? `refused: ${state.error.file ? `${state.error.file}: ` : ''}${state.error.text}`
     : state.end
       ? `${state.end.status} (${state.end.reason})${state.end.bestDice != null ? ` · best Dice ${fmtNum(state.end.bestDice)}` : ''}`
+      : state.cv && !state.cv.cv && state.cv.folds.every((f) => f.status === 'done')
+        ? `every fold trained; evaluating them for the cross-validated metrics…${state.stage ? ` ${state.stage.name} ${state.stage.done}/${state.stage.total}` : ''}`
       : state.stage && state.status === 'running' && state.epoch === 0
         ? `${state.stage.name} ${state.stage.done}/${state.stage.total}${state.stage.item ? ` ${state.stage.item}` : ''}`
         : run
@@ -119,6 +123,7 @@ function TrainView({core, launch, replace, back, initial}: ScreenProps & {launch
         {state.data ? <Text dimColor> · {state.data.train}+{state.data.val} cases · patch {state.data.patch.join('x')}</Text> : null}
         {state.budgetSeconds ? <Text dimColor> · budget {fmtDuration(state.budgetSeconds)}{state.elapsedSeconds !== null ? `, ${fmtDuration(state.elapsedSeconds)} used` : ''}</Text> : null}
       </Text>
+      {state.cv ? <FoldsStrip cv={state.cv} /> : null}
       <ProgressBar label="epoch" done={state.history.at(-1)?.epoch ?? 0} total={state.epochs || 0} width={columns} eta={finished ? 0 : runEtaSeconds(state)} />
       <ProgressBar label="iter" done={state.iter} total={state.iters} width={columns} eta={finished ? 0 : epochEtaSeconds(state)} rate={rate} colour="blue" />
       <Text wrap="truncate">
@@ -145,5 +150,28 @@ function TrainView({core, launch, replace, back, initial}: ScreenProps & {launch
       {board ? <Text wrap="truncate">TensorBoard: <Text color={c('cyan')}>{board.url}</Text></Text> : null}
       <LogView messages={state.messages} height={logRows - (note ? 1 : 0) - (board ? 1 : 0)} width={columns} />
     </Frame>
+  );
+}
+
+const FOLD_MARK: Record<FoldRow['status'], string> = {pending: '', training: '▶', done: '✓', failed: '✗', interrupted: '‖'};
+
+/** A cross-validation's folds on one line (`folds  0 ✓ 0.912 · 1 ▶ · 2`), then the cv Dice once cv/ is written. */
+function FoldsStrip({cv}: {cv: FoldsState}) {
+  const c = useColour();
+  const colour = {pending: undefined, training: 'cyan', done: 'green', failed: 'red', interrupted: 'yellow'} as const;
+  const dice = cv.cv?.dice[0];
+  return (
+    <Text wrap="truncate">
+      <Text bold>folds </Text>
+      {cv.folds.map((f, k) => (
+        <Text key={k}>
+          {k ? <Text dimColor> · </Text> : ' '}
+          <Text color={colour[f.status] && c(colour[f.status]!)} bold={k === cv.current} dimColor={f.status === 'pending'}>
+            {k}{FOLD_MARK[f.status] ? ` ${FOLD_MARK[f.status]}` : ''}{f.valDice != null ? ` ${fmtNum(f.valDice, 3)}` : ''}
+          </Text>
+        </Text>
+      ))}
+      {dice ? <Text> · cv Dice <Text bold color={c('green')}>{fmtNum(dice.mean, 3)} ± {fmtNum(dice.std, 3)}</Text>{cv.cv!.dice.length > 1 ? ` (${dice.label})` : ''} over {cv.cv!.cases} cases</Text> : null}
+    </Text>
   );
 }
