@@ -166,6 +166,25 @@ describe('train against the fake engine', () => {
     expect(readFileSync(path.join(dir, 'runs', 'plain', 'engine.log'), 'utf8')).toContain('library noise on stdout');
   });
 
+  it('plans for the run it feeds: --threads and --minutes reach `plan` as --threads and --budget-minutes', async () => {
+    const argsFile = path.join(dir, 'plan-args.json');
+    const r = await cli(['train', 'data', '--name', 'planned', '--threads', '1', '--minutes', '7'],
+      {...engineEnv('train'), FAKE_ENGINE_ARGS_FILE: argsFile});
+    expect(r.code).toBe(0);
+    const args = JSON.parse(readFileSync(argsFile, 'utf8')) as string[];
+    expect(args.slice(0, 3)).toEqual(['-m', 'heartseg', 'plan']);
+    expect(args[args.indexOf('--threads') + 1]).toBe('1');
+    expect(args[args.indexOf('--budget-minutes') + 1]).toBe('7');
+    expect(r.err).toContain('plan: train.epochs: fake plan');
+  });
+
+  it.each([['-1'], ['1.5'], ['x']])('plan --threads %s: exit 2, one line', async (n) => {
+    const r = await cli(['plan', 'data', `--threads=${n}`], engineEnv('train'));
+    expect(r.code).toBe(2);
+    expect(r.errLines).toHaveLength(1);
+    expect(r.errLines[0]).toContain(`--threads ${n}: expected 0 or a positive whole number`);
+  });
+
   it('with --json prints exactly one JSON object on stdout', async () => {
     const r = await cli(['train', 'data', '--no-plan', '--name', 'json', '--json'], engineEnv('train'));
     expect(r.code).toBe(0);

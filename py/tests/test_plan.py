@@ -294,3 +294,27 @@ def test_read_fingerprint_foreground_extent_in_ras_mm(tmp_path):
     _write_dataset(tmp_path / "d", affine)
     fp = planning.read_fingerprint(tmp_path / "d", cache_dir=str(tmp_path / "cache"))
     assert fp.foreground_mm == pytest.approx([4 * 1.0, 4 * 2.0, 4 * 3.0])
+
+
+def test_measured_plan_calibrates_on_the_planned_patch():
+    # a fake machine: small patches run at 1 TFLOP/s, full ones at a third of that (caches, memory bandwidth);
+    # the plan made from the small patch's rate alone would be 3x too optimistic
+    calls = []
+
+    def timer(features, cin, cout, patch, batch, device, variants, steps=2, **k):
+        calls.append(list(patch))
+        small = math.prod(patch) * batch <= 2 * 32 * 64 * 64
+        rate = 1e12 if small else 1e12 / 3
+        return {v: P.step_seconds(features, patch, batch, dataclasses.replace(CPU2, flops=rate)) for v in variants}
+
+    fp = FINGERPRINTS["isotropic_la_like"]
+    plan = planning.measured_plan(fp, CPU2, 45, measure=timer)
+    feats, patch = plan.config["model"]["features"], plan.config["data"]["patch"]
+    truth = P.step_seconds(feats, patch, 2, dataclasses.replace(CPU2, flops=1e12 / 3))
+    # the planned step is what the full patch really costs, within the tolerance, and it was timed
+    assert plan.estimates["step_seconds"] == pytest.approx(truth, rel=planning.CALIBRATE_TOLERANCE - 1)
+    assert len(calls) >= 2 and math.prod(calls[1]) * 2 > 2 * 32 * 64 * 64  # a full-size patch was timed
+    assert "one step of the planned patch took" in plan.reasons["train.layout"]
+    uncalibrated = P.make_plan(fp, dataclasses.replace(CPU2, flops=1e12))
+    assert math.prod(patch) < math.prod(uncalibrated.config["data"]["patch"]) or \
+        plan.config["data"]["spacing"][0] > uncalibrated.config["data"]["spacing"][0]

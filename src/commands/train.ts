@@ -66,7 +66,9 @@ async function run(argv: string[], ctx: Context): Promise<number> {
     let plan: Plan | undefined;
     await core.python(); // an unusable interpreter is refused here, not taken for a failed plan
     try {
-      plan = await core.plan(data, {device: (edits['train.device'] as string | undefined) ?? 'auto'});
+      // The plan is sized for the run it feeds: its threads and its time budget when the flags give them.
+      plan = await core.plan(data, {device: (edits['train.device'] as string | undefined) ?? 'auto',
+        threads: Number(edits['train.threads'] ?? 0) || undefined, budgetMinutes: Number(edits['train.minutes'] ?? 0) || undefined});
     } catch (e) {
       // The dataset's problems: the engine's train checks the whole dataset and lists every one, so say nothing here.
       if (!(e instanceof UsageError)) ctx.stderr.write(`plan: ${(e as Error).message.replace(/^plan: /, '')}; starting from the defaults\n`);

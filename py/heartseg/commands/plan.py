@@ -27,6 +27,8 @@ def add_arguments(p) -> None:
     p.add_argument("--budget-minutes", type=_positive_minutes, default=None,
                    help="training time to plan for (default: 45 on a CPU, 120 on a GPU)")
     p.add_argument("--cache-dir", default="", help="preprocessed-case cache to read label sizes from")
+    p.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="CPU threads the training will use (train.threads; 0: torch's default): the plan is timed with them")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--init", metavar="CKPT", help="plan for fine-tuning CKPT: its network and preprocessing are kept")
 
@@ -62,7 +64,15 @@ def run(args) -> int:
     # a plan for a dataset train would refuse is no plan: the same problems, exit 2, before any fingerprint
     check_dataset(args.data, args.cache_dir or None)
     fingerprint = planning.read_fingerprint(args.data, args.cache_dir or None)
+    if args.threads < 0:
+        raise BadInput(f"--threads: got {args.threads}, expected 0 (torch's default) or a positive number")
     device = planning.detect_device(args.device)
+    if args.threads and device.kind == "cpu":  # a run on fewer threads than cores gets fewer steps: plan for it
+        import torch
+
+        torch.set_num_threads(args.threads)
+        device = dataclasses.replace(device, cores=min(device.cores, args.threads),
+                            flops=device.flops * min(device.cores, args.threads) / max(device.cores, 1))
     try:
         plan = planning.measured_plan(fingerprint, device, args.budget_minutes)
     except ValueError as e:

@@ -153,7 +153,8 @@ export function createCore(opts: CoreOptions): Core {
       const spec = o.device ?? 'auto';
       const device = spec.startsWith('cuda') ? 'cuda' : spec === 'cpu' ? 'cpu' : 'auto';
       aborted(o.signal);
-      const extra = [...(o.budgetMinutes ? ['--budget-minutes', String(o.budgetMinutes)] : []), ...(o.cacheDir ? ['--cache-dir', o.cacheDir] : [])];
+      const extra = [...(o.budgetMinutes ? ['--budget-minutes', String(o.budgetMinutes)] : []), ...(o.cacheDir ? ['--cache-dir', o.cacheDir] : []),
+        ...(o.threads ? ['--threads', String(o.threads)] : [])];
       // Its own process: planning measures the machine for minutes on a busy CPU, and leaving the screen must end it.
       const answer = await ask(['plan', root, '--json', '--device', device, ...extra], PLAN_TIMEOUT_MS, {via: 'process', signal: o.signal});
       aborted(o.signal);

@@ -331,7 +331,7 @@ export interface Core {
 
   // config
   /** The engine's plan for a dataset and device ('auto', 'cpu', 'cuda'). Rejects with the engine's problems. */
-  plan(data: string, opts?: {device?: string; budgetMinutes?: number; cacheDir?: string} & AbortOptions): Promise<Plan>;
+  plan(data: string, opts?: {device?: string; budgetMinutes?: number; cacheDir?: string; threads?: number} & AbortOptions): Promise<Plan>;
   presets(): Preset[];
   /** Build and check a config from its layers (synchronous: presets and files are small). */
   configure(layers: ConfigLayers): Configured;
