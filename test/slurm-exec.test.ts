@@ -87,7 +87,7 @@ describe('the printed sbatch script, run under stand-ins for srun and scontrol',
       '--name', 'cluster', '--runs-dir', 'runs', '--config', 'small.json', '--python', python, '--out', jobFile()], io, false);
     expect(code, err.join('')).toBe(0);
     const text = readFileSync(jobFile(), 'utf8');
-    expect(text).toContain('-m heartseg train --config "$CONFIG" --run-dir "$RUN"');
+    expect(text).toContain('-m heartseg train --config "$CONFIG" --run-dir "$TARGET"');
     expect(text).not.toMatch(/ --run "/); // torchrun's parser takes --run for an abbreviation of --run-path
   });
 

@@ -4,7 +4,8 @@ import path from 'node:path';
 import {flatten} from '../core/config.js';
 import {configFlagHelp, configFlagOptions, flagOverrides, type FlagValues} from '../core/config-flags.js';
 import {defaultRunName, pyRoot} from '../core/paths.js';
-import {slurmScript, TIME_PATTERN} from '../core/slurm.js';
+import {collectHint, slurmScript, TIME_PATTERN} from '../core/slurm.js';
+import {cvFoldCount} from '../core/folds.js';
 import {checkName} from '../core/app/engine-jobs.js';
 import {CONTRACT} from '../core/generated/contract.js';
 import {type CommandSpec, type Context, coreFor, existingPath, helpText, parseCommand, str, UsageError} from './common.js';
@@ -16,7 +17,10 @@ export const help = helpText({
   about: 'Print an sbatch script that trains on N nodes x G GPUs with `srun torchrun` (c10d rendezvous). Five minutes\n'
     + 'before the time limit the job tells the engine to checkpoint (SIGTERM) and requeues itself; whenever the run\n'
     + 'already has checkpoints/last.pt (requeue, preemption, resubmission) it continues with --resume.\n'
-    + 'Follow it from a login node with `heartseg watch RUN`. The runs folder is created for the job log.',
+    + 'Follow it from a login node with `heartseg watch RUN`. The runs folder is created for the job log.\n'
+    + 'With --folds K (and no --fold) it is a job array, one task per fold (--array=0-K-1): task k trains fold k into\n'
+    + `RUN/${CONTRACT.run_folder.fold_dir.replace('{fold}', 'k')} (resuming from its last.pt); once every task is done, \`heartseg train --resume RUN\` evaluates\n`
+    + `the folds and writes RUN/${CONTRACT.run_folder.cv}/. With --fold N it trains that fold only, as one job.`,
   options: [
     '  --nodes N           nodes (default 1)',
     '  --gpus-per-node G   GPUs per node = processes per node (default 1)',
@@ -31,6 +35,7 @@ export const help = helpText({
   ],
   examples: [
     'heartseg slurm train /data/Task02_Heart --nodes 2 --gpus-per-node 4 --time 12:00:00 --partition gpu > job.sh && sbatch job.sh',
+    'heartseg slurm train /data/Task02_Heart --folds 5 --name heart-cv --out cv.sh && sbatch cv.sh',
   ],
 });
 
@@ -55,7 +60,8 @@ async function run(argv: string[], ctx: Context): Promise<number> {
   const name = p.globals.name ?? defaultRunName(data);
   checkName(name);
   const runDir = path.join(p.globals.runsDir, name);
-  if (existsSync(runDir) && !existsSync(path.join(runDir, CONTRACT.run_folder.last))) {
+  // resubmitting a cross-validation is fine: each task resumes its fold
+  if (existsSync(runDir) && !existsSync(path.join(runDir, CONTRACT.run_folder.last)) && !cvFoldCount(runDir)) {
     throw new UsageError(`run folder ${runDir} exists without ${CONTRACT.run_folder.last}; choose another --name`);
   }
   const core = coreFor(ctx, p);
@@ -64,18 +70,24 @@ async function run(argv: string[], ctx: Context): Promise<number> {
     edits: {...flatten(flagOverrides(p.values as FlagValues)), name}});
   if (configured.problems.length) throw new UsageError(configured.problems.join('; '));
   const config = configured.config;
+  const cv = config.data as {folds?: number; fold?: unknown};
+  const folds = (cv.folds ?? 0) >= 2 && (cv.fold === null || cv.fold === undefined) ? cv.folds : undefined; // one task per fold
   const py = {path: await core.python()};
   mkdirSync(p.globals.runsDir, {recursive: true});
   const script = slurmScript({python: py.path, pyRoot: pyRoot(), runDir, config: config as unknown as Record<string, unknown>,
     jobName: `heartseg-${name}`.slice(0, 64), nodes, gpusPerNode: gpus, time, partition: str(p, 'partition'),
     account: str(p, 'account'), mem: str(p, 'mem'), cpusPerTask: positiveInt('cpus-per-task', str(p, 'cpus-per-task'), 8 * gpus),
-    signalSeconds: positiveInt('signal-before', str(p, 'signal-before'), 300), outputDir: p.globals.runsDir});
+    signalSeconds: positiveInt('signal-before', str(p, 'signal-before'), 300), outputDir: p.globals.runsDir, folds});
   const out = str(p, 'out') && path.resolve(ctx.cwd, str(p, 'out')!);
   if (out) writeFileSync(out, script, {mode: 0o755});
   // --json: one document, the script inside it unless it went to a file
-  if (p.globals.json) return ctx.stdout.write(JSON.stringify({command: 'slurm', status: 'completed', run_dir: runDir, file: out ?? null, script: out ? null : script}) + '\n'), 0;
+  if (p.globals.json) {
+    return ctx.stdout.write(JSON.stringify({command: 'slurm', status: 'completed', run_dir: runDir, file: out ?? null, script: out ? null : script,
+      ...(folds ? {folds, collect: collectHint(runDir)} : {})}) + '\n'), 0;
+  }
   if (!out) return ctx.stdout.write(script), 0;
-  ctx.stdout.write(`wrote ${out}; submit with: sbatch ${out}\nthen follow it with: heartseg watch ${runDir}\n`);
+  ctx.stdout.write(`wrote ${out}; submit with: sbatch ${out}${folds ? ` (a job array: ${folds} tasks, one per fold)` : ''}\nthen follow it with: heartseg watch ${runDir}\n`);
+  if (folds) ctx.stdout.write(`once every task is done, write the cross-validated metrics (${path.join(runDir, CONTRACT.run_folder.cv)}) with: ${collectHint(runDir)}\n`);
   return 0;
 }
 

@@ -24,6 +24,16 @@ export interface SlurmOptions {
   signalSeconds?: number;
   /** Where sbatch writes the job's stdout/stderr (a folder that exists at submission). */
   outputDir: string;
+  /** Cross-validation folds (config data.folds with no data.fold): a job array, task k trains fold k. */
+  folds?: number;
+}
+
+/** A fold's sub-run in the script, for the task's own fold: the contract's name with the task's index. */
+const FOLD_DIR = CONTRACT.run_folder.fold_dir.replace('{fold}', '$FOLD');
+
+/** How the folds' models become cross-validated metrics once every array task is done. */
+export function collectHint(runDir: string): string {
+  return `heartseg train --resume ${shq(runDir)}`;
 }
 
 /** Quote for bash single quotes. */
@@ -34,6 +44,7 @@ export function shq(s: string): string {
 export const TIME_PATTERN = /^(\d+-)?\d{1,2}:\d{2}:\d{2}$|^\d+$/;
 
 export function slurmScript(o: SlurmOptions): string {
+  const array = (o.folds ?? 0) >= 2;
   const sbatch = [
     `#SBATCH --job-name=${o.jobName}`,
     `#SBATCH --nodes=${o.nodes}`,
@@ -44,7 +55,8 @@ export function slurmScript(o: SlurmOptions): string {
     ...(o.mem ? [`#SBATCH --mem=${o.mem}`] : []),
     ...(o.partition ? [`#SBATCH --partition=${o.partition}`] : []),
     ...(o.account ? [`#SBATCH --account=${o.account}`] : []),
-    `#SBATCH --output=${o.outputDir}/%x-%j.out`,
+    ...(array ? [`#SBATCH --array=0-${o.folds! - 1}`] : []),
+    `#SBATCH --output=${o.outputDir}/${array ? '%x-%A_%a' : '%x-%j'}.out`,
     '#SBATCH --open-mode=append',
     '#SBATCH --requeue',
     `#SBATCH --signal=B:USR1@${o.signalSeconds ?? 300}`,
@@ -52,7 +64,8 @@ export function slurmScript(o: SlurmOptions): string {
   const config = JSON.stringify(o.config, null, 2);
   const threads = Math.max(1, Math.floor(o.cpusPerTask / Math.max(1, o.gpusPerNode)));
   return `#!/bin/bash
-# heartseg training job, written by \`heartseg slurm train\`. Submit with: sbatch THIS_FILE
+# heartseg training job, written by \`heartseg slurm train\`. Submit with: sbatch THIS_FILE${array ? `
+# A job array: one task per cross-validation fold (0..${o.folds! - 1}); afterwards: ${collectHint(o.runDir)}` : ''}
 ${sbatch.join('\n')}
 set -euo pipefail
 
@@ -68,15 +81,29 @@ TORCHRUN=("$PYTHON" -m torch.distributed.run)
 
 # The config travels inside this script, so the job does not depend on files that may change after submission.
 CONFIG="$(mktemp "\${TMPDIR:-/tmp}/heartseg-config.XXXXXX.json")"
-cat > "$CONFIG" <<'HEARTSEG_CONFIG'
+${array ? `PARENT_CONFIG="$(mktemp "\${TMPDIR:-/tmp}/heartseg-cv.XXXXXX.json")"
+cat > "$PARENT_CONFIG" <<'HEARTSEG_CONFIG'
 ${config}
 HEARTSEG_CONFIG
 
+# --- one fold per array task ---------------------------------------------------
+# Task k trains fold k of ${o.folds} into $RUN/${FOLD_DIR.replace('$FOLD', 'k')}, an ordinary run. The engine writes $RUN/${CONTRACT.run_folder.config}
+# (the cross-validation's config; every task writes the same, once) and this fold's config, and removes a fold
+# folder that never finished an epoch. When every task is done, the cross-validated metrics ($RUN/${CONTRACT.run_folder.cv}/):
+#   ${collectHint(o.runDir)}
+FOLD="$SLURM_ARRAY_TASK_ID"
+"$PYTHON" -c 'import sys; from heartseg.train.folds import fold_task; fold_task(*sys.argv[1:])' "$PARENT_CONFIG" "$RUN" "$FOLD" "$CONFIG"
+rm -f "$PARENT_CONFIG"
+TARGET="$RUN/${FOLD_DIR}"` : `cat > "$CONFIG" <<'HEARTSEG_CONFIG'
+${config}
+HEARTSEG_CONFIG
+TARGET="$RUN"`}
+
 # --- resume after preemption, requeue or resubmission -----------------------
 RESUME=()
-if [ -f "$RUN/${LAST}" ]; then
+if [ -f "$TARGET/${LAST}" ]; then
   RESUME=(--resume)
-  echo "heartseg: resuming $RUN from ${LAST}"
+  echo "heartseg: resuming $TARGET from ${LAST}"
 fi
 
 # --- rendezvous ------------------------------------------------------------------
@@ -104,7 +131,7 @@ trap requeue USR1
 srun --kill-on-bad-exit=1 "\${TORCHRUN[@]}" \\
   --nnodes=${o.nodes} --nproc-per-node=${o.gpusPerNode} \\
   --rdzv-backend=c10d --rdzv-endpoint="$MASTER_ADDR:$MASTER_PORT" --rdzv-id="$SLURM_JOB_ID" \\
-  -m heartseg train --config "$CONFIG" --run-dir "$RUN" \${RESUME[@]+"\${RESUME[@]}"} &
+  -m heartseg train --config "$CONFIG" --run-dir "$TARGET" \${RESUME[@]+"\${RESUME[@]}"} &
 SRUN_PID=$!
 [ -z "\${REQUEUE_ASKED:-}" ] || requeue
 set +e
