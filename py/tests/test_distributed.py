@@ -31,7 +31,9 @@ STEPS = 2
 
 def _config() -> cfgmod.Config:
     return cfgmod.from_dict({"model": {"features": [4, 8]}, "optim": {"optimizer": "sgd", "lr": 0.05},
-                             "train": {"device": "cpu", "threads": 1, "seed": 3}})
+                             "train": {"device": "cpu", "threads": 1, "seed": 3,
+                                       # exact comparison: fp32 on both sides, whatever this CPU measures fastest
+                                       "precision": "fp32", "layout": "contiguous"}})
 
 
 def _batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
