@@ -307,3 +307,26 @@ def test_loss_is_read_only_at_sync_points(restore_torch_globals):
     trainer.fit(None, ["case"], lambda start, n: iter(batches[start:start + n]))
     assert [r["iter"] for r in events.records if r["type"] == "step"] == [5, 10]
     assert trainer.history[-1]["train_loss"] == pytest.approx(sum(returned) / 10, rel=1e-6)
+
+
+def _clock(durations):
+    """A clock whose successive intervals (tick, tock) are `durations`, in the order the probe measures."""
+    now, marks = 0.0, []
+    for d in durations:
+        marks += [now, now + d]
+        now += d + 1.0
+    it = iter(marks)
+    return lambda: next(it)
+
+
+@pytest.mark.parametrize("durations, slow", [
+    # (bf16, fp32) per round: a busy machine inflates the first three bf16 rounds, then bf16 is 2x faster
+    ([30, 1, 25, 1, 28, 1, 0.5, 1], False),
+    # emulated: every round slow -> a slow verdict after all PROBE_ROUNDS rounds
+    ([30, 1] * 5, True),
+    # native and quiet: two rounds suffice
+    ([0.5, 1, 0.4, 1], False),
+])
+def test_probe_needs_every_round_slow(durations, slow):
+    ratio = runtime.probe_half(torch.device("cpu"), 4, "bf16", clock=_clock(durations))
+    assert (ratio >= runtime.PROBE_SLOWDOWN) == slow
