@@ -5,6 +5,7 @@ import {flatten} from '../core/config.js';
 import {configFlagHelp, configFlagOptions, flagOverrides} from '../core/config-flags.js';
 import {CONTRACT} from '../core/generated/contract.js';
 import {checkName} from '../core/app/engine-jobs.js';
+import {cvFoldCount} from '../core/folds.js';
 import type {JobResult, Plan} from '../core/app/types.js';
 import {type CommandSpec, type Context, coreFor, existingPath, expectPositionals, helpText, parseCommand, runJob, str, UsageError} from './common.js';
 
@@ -34,7 +35,8 @@ export const help = helpText({
 /** After a stop with a checkpoint: how to continue, with the absolute run folder. */
 export function resumeHint(r: JobResult): string | undefined {
   const runDir = r.paths.runDir;
-  return r.exitCode === CONTRACT.exit_codes.interrupted && runDir && existsSync(path.join(runDir, CONTRACT.run_folder.last))
+  // a cross-validation parent has no last.pt of its own: its folds do
+  return r.exitCode === CONTRACT.exit_codes.interrupted && runDir && (existsSync(path.join(runDir, CONTRACT.run_folder.last)) || cvFoldCount(runDir))
     ? `resume with: heartseg train --resume ${runDir}` : undefined;
 }
 
