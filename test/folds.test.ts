@@ -194,9 +194,10 @@ describe('watchFolds: following the fold in training', () => {
     const dir = parent('evaluating', 2);
     trained(dir, 0, 0.9);
     trained(dir, 1, 0.8);
-    const job = watchFolds(dir, 2, {pollMs: 20, settleMs: 500});
+    // settleMs is 30 poll intervals, so only a stall of over 1.4 s on a loaded machine could end it early
+    const job = watchFolds(dir, 2, {pollMs: 20, settleMs: 1500});
     const got = drain(job);
-    for (let i = 0; i < 24; i++) { // fold evaluations keep writing for longer than settleMs: no settling
+    for (let i = 0; i < 60; i++) { // fold evaluations keep writing for twice settleMs: no settling
       await sleep(50);
       mkdirSync(path.join(foldDir(dir, i % 2), 'eval'), {recursive: true});
       writeFileSync(path.join(foldDir(dir, i % 2), 'eval', 'events.jsonl'), line(start(foldDir(dir, 0), 'evaluate')));
