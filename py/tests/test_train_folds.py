@@ -74,3 +74,40 @@ def test_more_folds_than_cases_writes_nothing(four, tmp_path, capsys):
     code = main(["train", "--config", str(_config(tmp_path, four, folds=5)), "--run", str(run)])
     assert code == 2 and "data.folds is 5 but the dataset has 4 case(s)" in capsys.readouterr().err
     assert not run.exists()
+
+
+def test_fold_task_writes_the_parent_once_and_the_fold_config(four, tmp_path):
+    from heartseg.train.folds import fold_task
+
+    parent_cfg = _config(tmp_path, four, folds=2)
+    run = tmp_path / "runs" / "cv"
+    fold_task(parent_cfg, run, 1, tmp_path / "fold-1.json")
+    first = (run / layout.CONFIG).read_bytes()
+    assert json.loads(first)["data"]["fold"] is None and json.loads(first)["data"]["folds"] == 2
+    assert json.loads((tmp_path / "fold-1.json").read_text())["data"]["fold"] == 1
+    # a half-made sub-run (no last.pt) is started again; one with last.pt is kept for --resume
+    half = run / layout.fold_dir(0)
+    (half / "tensorboard").mkdir(parents=True)
+    fold_task(parent_cfg, run, "0", tmp_path / "fold-0.json")
+    assert not half.exists() and (run / layout.CONFIG).read_bytes() == first
+    kept = run / layout.fold_dir(1) / layout.LAST
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"x")
+    fold_task(parent_cfg, run, 1, tmp_path / "fold-1.json")
+    assert kept.read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("data, fold, problem", [
+    ({"folds": 0}, 0, "needs data.folds >= 2"),
+    ({"folds": 2, "fold": 1}, 1, "needs data.folds >= 2 and data.fold null"),
+    ({"folds": 2}, 2, "fold 2: expected 0..1"),
+    ({"folds": 3}, -1, "fold -1: expected 0..2"),
+])
+def test_fold_task_bad_input_writes_nothing(four, tmp_path, data, fold, problem):
+    from heartseg.errors import BadInput
+    from heartseg.train.folds import fold_task
+
+    parent_cfg = _config(tmp_path, four, **data)
+    with pytest.raises(BadInput, match=problem):
+        fold_task(parent_cfg, tmp_path / "runs" / "cv", fold, tmp_path / "out.json")
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "out.json").exists()
