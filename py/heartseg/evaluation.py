@@ -217,13 +217,14 @@ def run_data_summary(run: str | None) -> dict[str, Any] | None:
 
 # --- overrides: --config FILE (its keys) and the flags of the keys that travel with the weights ------------------------
 def override_flags() -> dict[str, tuple[str, str, str]]:
-    """Config key -> (flag, metavar, help) for checkpoint.APPLY_KEYS and infer.checkpoint, from the config's x-flag."""
+    """Config key -> (flag, metavar, help) for checkpoint.APPLY_KEYS, infer.checkpoint and infer.tta (mirrored passes:
+    a choice at inference, not a property of the weights), from the config's x-flag."""
     from heartseg import config as cfgmod
     from heartseg.checkpoint import APPLY_KEYS
 
     sections = {"data": cfgmod.DataConfig, "infer": cfgmod.InferConfig}
     out = {}
-    for key in (*APPLY_KEYS, "infer.checkpoint"):
+    for key in (*APPLY_KEYS, "infer.checkpoint", "infer.tta"):
         section, name = key.split(".")
         info = sections[section].model_fields[name]
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}

@@ -310,3 +310,16 @@ def test_a_checkpoint_naming_label_1_otherwise_is_warned_about(dataset, tmp_path
     warned = [json.loads(x)["message"] for x in (tmp_path / "run" / "eval" / "events.jsonl").read_text().splitlines()
               if json.loads(x)["type"] == "warning"]
     assert any("'myocardium'" in w and "'left atrium'" in w for w in warned), warned
+
+
+@pytest.mark.parametrize("passes, note", [("1", None), ("4", "4 passes per window"), ("3", "infer.tta: got 3, expected 1, 2, 4 or 8")])
+def test_evaluate_takes_tta_after_training(dataset, tmp_path, capsys, passes, note):
+    # mirroring TTA is a choice at inference: a run trained with infer.tta 1 is evaluated with --tta N
+    run = make_run(tmp_path, "run", dataset)
+    code = main(["evaluate", "--run", str(run), "--no-figures", "--tta", passes])
+    out, err = capsys.readouterr()
+    if passes == "3":
+        assert code == 2 and note in err and not (run / "eval").exists()
+        return
+    assert code == 0, err
+    assert (note in out) if note else "test-time augmentation" not in out

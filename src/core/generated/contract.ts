@@ -115,7 +115,8 @@ export const CONTRACT = {
     "data.normalization",
     "infer.threshold",
     "infer.postprocess",
-    "infer.checkpoint"
+    "infer.checkpoint",
+    "infer.tta"
   ],
   "export_sidecar_suffix": ".json"
 } as const;
