@@ -43,6 +43,18 @@ describe('Train', () => {
     expect(frame.split('\n').length).toBeLessThanOrEqual(23);
   });
 
+  it('with a time budget the first bar is the budget used, not epochs of the cap', async () => {
+    const {lastFrame, core} = mountTrain();
+    await until(lastFrame, (f) => f.includes('starting the engine'));
+    const [start, data, epochStart] = trainEvents(1);
+    core.lastRun.push({...start, config: {train: {minutes: 30}}} as typeof start, data, epochStart,
+      {v: 1, type: 'step', time: t0 + 12, epoch: 1, iter: 2, iters: 5, loss: 1, lr: 0.001, elapsed_seconds: 450} as typeof start);
+    const frame = await until(lastFrame, (f) => /time\s+7m30s\/30m00s/.test(f));
+    expect(frame).toMatch(/ 25%/); // 450 s of 1,800
+    expect(frame).toContain('ETA 22m30s');
+    expect(frame).not.toMatch(/^epoch\s+\d+\/\d+ /m);
+  });
+
   it('measures throughput from consecutive steps', async () => {
     const {lastFrame, core} = mountTrain();
     await until(lastFrame, (f) => f.includes('starting the engine'));

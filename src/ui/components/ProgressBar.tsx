@@ -15,12 +15,14 @@ export interface ProgressBarProps {
   /** Already formatted rate, e.g. "1.2 it/s". */
   rate?: string;
   colour?: string;
+  /** Shown instead of done/total (e.g. "7m47s/30m00s" for a time budget). */
+  count?: string;
 }
 
-export function ProgressBar({label, done, total, width, eta, rate, colour = 'cyan'}: ProgressBarProps) {
+export function ProgressBar({label, done, total, width, eta, rate, colour = 'cyan', count: shown}: ProgressBarProps) {
   const c = useColour();
-  const fraction = total > 0 ? done / total : 0;
-  const count = `${done}/${total}`;
+  const fraction = total > 0 ? Math.min(1, done / total) : 0;
+  const count = shown ?? `${done}/${total}`;
   const tail = ` ${String(Math.round(fraction * 100)).padStart(3)}%` + (rate ? `  ${rate}` : '') + (eta !== undefined ? `  ETA ${fmtDuration(eta)}` : '');
   const head = `${label.padEnd(6)} ${count.padStart(9)} `;
   const barWidth = Math.max(5, width - head.length - tail.length);

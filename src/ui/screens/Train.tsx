@@ -124,7 +124,12 @@ function TrainView({core, launch, replace, back, initial}: ScreenProps & {launch
         {state.budgetSeconds ? <Text dimColor> · budget {fmtDuration(state.budgetSeconds)}{state.elapsedSeconds !== null ? `, ${fmtDuration(state.elapsedSeconds)} used` : ''}</Text> : null}
       </Text>
       {state.cv ? <FoldsStrip cv={state.cv} /> : null}
-      <ProgressBar label="epoch" done={state.history.at(-1)?.epoch ?? 0} total={state.epochs || 0} width={columns} eta={finished ? 0 : runEtaSeconds(state)} />
+      {state.budgetSeconds ? ( // a time budget ends the run, not the epoch cap: the bar is the budget used
+        <ProgressBar label="time" done={state.elapsedSeconds ?? 0} total={state.budgetSeconds} width={columns} eta={finished ? 0 : runEtaSeconds(state)}
+          count={`${fmtDuration(state.elapsedSeconds ?? 0)}/${fmtDuration(state.budgetSeconds)}`} />
+      ) : (
+        <ProgressBar label="epoch" done={state.history.at(-1)?.epoch ?? 0} total={state.epochs || 0} width={columns} eta={finished ? 0 : runEtaSeconds(state)} />
+      )}
       <ProgressBar label="iter" done={state.iter} total={state.iters} width={columns} eta={finished ? 0 : epochEtaSeconds(state)} rate={rate} colour="blue" />
       <Text wrap="truncate">
         loss {fmtNum(state.loss)} · lr {fmtNum(state.lr, 6)} · best Dice <Text bold color={c('green')}>{fmtNum(state.bestDice)}</Text>
