@@ -54,7 +54,8 @@ def ours(s: dict[str, Any]) -> dict[str, Any]:
     holder: dict[str, Any] = {}
 
     def once():
-        holder["out"] = predict_volume(model, image, s["patch"], cfg, 1, s["device"])
+        holder["out"] = predict_volume(model, image, s["patch"], cfg, 1, s["device"],
+                                       precision=s.get("precision", "auto"), layout=s.get("layout", "contiguous"))
 
     cpu: list[float] = []
     seconds = runner.time_repeats(once, s["repeats"], s["warmup"], cpu)
@@ -109,6 +110,19 @@ def _measure(name: str, s: dict[str, Any], note: str) -> dict[str, Any]:
     return record
 
 
+def _auto_choice(s: dict[str, Any]):
+    """The precision and layout train.precision/layout 'auto' pick for this model on this CPU; inference uses
+    the run's choice, so this line shows what a trained run's evaluate and predict get."""
+    import torch
+
+    from heartseg.train import runtime
+
+    dev = torch.device("cpu")
+    patch = runtime.measure_patch(s["features"], s["patch"], SW_BATCH, dev)
+    timings = runtime.time_variants(s["features"], 1, 1, patch, SW_BATCH, dev, runtime.variants_to_measure(dev))
+    return runtime.choose(timings, runtime.bf16_native(dev))
+
+
 def run(ctx: dict[str, Any]) -> list[dict[str, Any]]:
     try:
         import monai  # noqa: F401 - the baseline; a bench/test-only dependency
@@ -122,6 +136,12 @@ def run(ctx: dict[str, Any]) -> list[dict[str, Any]]:
     note = (f"CPU fp32, volume {'x'.join(map(str, s['volume']))}{small}, window {'x'.join(map(str, s['patch']))}, overlap "
             f"{OVERLAP}, Gaussian, {SW_BATCH} windows per batch, model {'-'.join(map(str, s['features']))}{width}")
     out = [_measure(NAME, s, note)]
+    choice = _auto_choice(s)
+    if choice.precision != "fp32" or choice.layout != "contiguous":  # else the line above is the same measurement
+        a = {**s, "precision": choice.precision, "layout": choice.layout}
+        out.append(_measure(f"{NAME}_auto", a, note.replace("CPU fp32", f"CPU, ours in {choice.precision} + "
+                                                            f"{choice.layout} as training chose ({choice.reason}), "
+                                                            "MONAI fp32") + "; the outputs differ by the precision"))
     if ctx.get("gpu"):
         if not ctx.get("cuda"):
             out.append(results.skipped("inference_cuda", UNIT, "no CUDA device visible to torch"))

@@ -56,7 +56,8 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(body, allow_nan=False))
     else:
-        shown = [r for r in body["results"] if r["name"].split("_cuda")[0] in lines]  # this run's lines
+        # this run's lines, each with the records it writes (inference_auto, the _cuda ones), not merged others
+        shown = [r for r in body["results"] if any(r["name"] == n or r["name"].startswith(n + "_") for n in lines)]
         print(results.table(shown))
         print(f"written: {args.out}", file=sys.stderr)
     return EXIT_OK
