@@ -234,7 +234,7 @@ def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = No
     if g.factor > 1:
         why += (f"; coarsened x{g.factor:g} so that a patch covering {MIN_COVERAGE:.0%} of the target region fits "
                 + ("in GPU memory" if gpu else f"{MIN_ITERATIONS} steps into {budget / 60:.0f} min on "
-                   f"{device.cores} CPU cores"))
+                   f"{device.cores} CPU core{'' if device.cores == 1 else 's'}"))
     reasons["data.spacing"] = why
     whole_case = math.prod(p / s for p, s in zip(g.patch, g.shape)) >= 1.0
     batch = _gpu_batch(fp, g, feats, device.memory_gb * 1024**3 * 0.85) if gpu and whole_case else 2
