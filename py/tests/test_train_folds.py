@@ -111,3 +111,16 @@ def test_fold_task_bad_input_writes_nothing(four, tmp_path, data, fold, problem)
     with pytest.raises(BadInput, match=problem):
         fold_task(parent_cfg, tmp_path / "runs" / "cv", fold, tmp_path / "out.json")
     assert not (tmp_path / "runs").exists() and not (tmp_path / "out.json").exists()
+
+
+def test_resuming_a_cv_parent_with_a_broken_config_names_the_config(four, tmp_path, capsys):
+    # a parent's config.json written by hand (or damaged) used to fall through to "no checkpoints/last.pt"
+    run = tmp_path / "cv"
+    (run / layout.fold_dir(0)).mkdir(parents=True)
+    parent = cfgmod.merge(json.loads(_config(tmp_path, four, folds=2).read_text()), {"name": None})
+    (run / layout.CONFIG).write_text(json.dumps(parent))
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    code = main(["train", "--run", str(run), "--resume"])
+    err = capsys.readouterr().err
+    assert code == 2 and "config.json" in err and "name" in err and "last.pt" not in err, err
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before

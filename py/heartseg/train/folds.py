@@ -30,6 +30,8 @@ def every_fold_config(args: argparse.Namespace) -> Any | None:
     try:
         cfg, _ = setup.load_config(args.config, getattr(args, "preset", None), Path(args.run), bool(args.resume))
     except (BadInput, ValueError, OSError):
+        if args.resume and (Path(args.run) / layout.FOLDS).is_dir():
+            raise  # a cross-validation parent with a broken config: say what is wrong, not "no last.pt"
         return None
     return cfg if cfg.data.folds >= 2 and cfg.data.fold is None else None
 
