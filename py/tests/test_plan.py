@@ -315,6 +315,7 @@ def test_measured_plan_calibrates_on_the_planned_patch():
     assert plan.estimates["step_seconds"] == pytest.approx(truth, rel=planning.CALIBRATE_TOLERANCE - 1)
     assert len(calls) >= 2 and math.prod(calls[1]) * 2 > 2 * 32 * 64 * 64  # a full-size patch was timed
     assert "one step of the planned patch took" in plan.reasons["train.layout"]
+    assert f"batch 2 x {'x'.join(map(str, calls[0]))})" in plan.reasons["train.layout"]  # where the variants ran
     uncalibrated = P.make_plan(fp, dataclasses.replace(CPU2, flops=1e12))
     assert math.prod(patch) < math.prod(uncalibrated.config["data"]["patch"]) or \
         plan.config["data"]["spacing"][0] > uncalibrated.config["data"]["spacing"][0]

@@ -111,16 +111,16 @@ def _measure(name: str, s: dict[str, Any], note: str) -> dict[str, Any]:
 
 
 def _auto_choice(s: dict[str, Any]):
-    """The precision and layout train.precision/layout 'auto' pick for this model on this CPU; inference uses
-    the run's choice, so this line shows what a trained run's evaluate and predict get."""
+    """The precision and layout train.precision/layout 'auto' pick for this model on this CPU (runtime.choose_for,
+    as a run's start does); inference uses the run's choice, so this line shows what its evaluate and predict get."""
     import torch
 
+    from heartseg import config as cfgmod
     from heartseg.train import runtime
 
-    dev = torch.device("cpu")
-    patch = runtime.measure_patch(s["features"], s["patch"], SW_BATCH, dev)
-    timings = runtime.time_variants(s["features"], 1, 1, patch, SW_BATCH, dev, runtime.variants_to_measure(dev))
-    return runtime.choose(timings, runtime.bf16_native(dev))
+    cfg = cfgmod.from_dict({"model": {"features": s["features"]}, "data": {"patch": s["patch"], "batch": SW_BATCH},
+                            "train": {"device": "cpu"}})
+    return runtime.choose_for(cfg, torch.device("cpu"), 1, 1)
 
 
 def run(ctx: dict[str, Any]) -> list[dict[str, Any]]:

@@ -61,11 +61,11 @@ def run(args) -> int:
     from heartseg import planning
     from heartseg.config import flatten
 
+    if args.threads < 0:
+        raise BadInput(f"--threads: got {args.threads}, expected 0 (torch's default) or a positive number")
     # a plan for a dataset train would refuse is no plan: the same problems, exit 2, before any fingerprint
     check_dataset(args.data, args.cache_dir or None)
     fingerprint = planning.read_fingerprint(args.data, args.cache_dir or None)
-    if args.threads < 0:
-        raise BadInput(f"--threads: got {args.threads}, expected 0 (torch's default) or a positive number")
     device = planning.detect_device(args.device)
     if args.threads and device.kind == "cpu":  # a run on fewer threads than cores gets fewer steps: plan for it
         import torch

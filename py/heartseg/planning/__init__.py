@@ -58,11 +58,11 @@ def measured_plan(fp: Fingerprint, device: Device, budget_minutes: float | None 
     best = timings[(choice.precision, choice.layout)]
     rate = device.flops * step_seconds(feats, timed_patch, batch, device) / best  # FLOP/s the chosen variant reached
     plan = make_plan(fp, dataclasses.replace(device, flops=rate), budget_minutes)
-    calibrated = ""
+    calibrated, last_timed = "", timed_patch
     for _ in range(2):
         feats, patch = plan.config["model"]["features"], plan.config["data"]["patch"]
         estimate = step_seconds(feats, patch, batch, dataclasses.replace(device, flops=rate))
-        if dev.type == "cuda" or patch == timed_patch or estimate > CALIBRATE_MAX_SECONDS:
+        if dev.type == "cuda" or patch == last_timed or estimate > CALIBRATE_MAX_SECONDS:
             break
         try:
             real = timer(feats, 1, 1, patch, batch, dev, [(choice.precision, choice.layout)], steps=1)
@@ -71,13 +71,13 @@ def measured_plan(fp: Fingerprint, device: Device, budget_minutes: float | None 
         seconds = real[(choice.precision, choice.layout)]
         calibrated = (f"; one step of the planned patch took {seconds:.2f} s (the small patch's rate predicted "
                       f"{estimate:.2f} s)")
-        timed_patch = patch
+        last_timed = patch
         if 1 / CALIBRATE_TOLERANCE <= seconds / estimate <= CALIBRATE_TOLERANCE:
             break
         rate *= estimate / seconds
         plan = make_plan(fp, dataclasses.replace(device, flops=rate), budget_minutes)
     plan.config["train"].update(precision=choice.precision, layout=choice.layout)
-    timed = "x".join(map(str, runtime.measure_patch(feats, patch, batch, dev)))
+    timed = "x".join(map(str, timed_patch))  # the patch the variants were timed on
     plan.reasons["train.precision"] = f"measured on this {device.kind}: {choice.reason}"
     plan.reasons["train.layout"] = (f"{choice.layout}: measured with the precision (batch {batch} x {timed})"
                                     + calibrated)

@@ -49,11 +49,11 @@ def _oriented_shape(shape, affine) -> list[int]:
     return oriented[::-1]
 
 
-def _extent_mm(mask: np.ndarray, affine) -> list[float] | None:
-    """(z, y, x) size in mm, after reorientation to RAS, of the box around a mask's voxels; None when it is empty."""
+def _extent_mm(mask: np.ndarray, affine, sizes) -> list[float] | None:
+    """(z, y, x) size in mm, after reorientation to RAS, of the box around a mask's voxels (`sizes`: the stored axes'
+    voxel sizes); None when it is empty."""
     if not mask.any():
         return None
-    sizes = np.linalg.norm(np.asarray(affine, float)[:3, :3], axis=0)
     extent = [0.0, 0.0, 0.0]
     for stored_axis, (ras_axis, _) in enumerate(orientations.io_orientation(affine)):
         hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != stored_axis)))
@@ -76,7 +76,7 @@ def _light_read(case, labels: dict[int, str], fractions: dict[int, list[float]] 
             raise BadInput(problem)
         values = np.rint(np.asarray(label.data)).astype(np.int64).clip(0, 255)
         mask = values > 0
-        extent = _extent_mm(mask, label.affine) if extents is not None and mask.ndim == 3 else None
+        extent = _extent_mm(mask, label.affine, label.zooms) if extents is not None and mask.ndim == 3 else None
         if extent is not None:
             extents.append(extent)
         if fractions is not None:
