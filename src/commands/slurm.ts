@@ -5,7 +5,7 @@ import {flatten} from '../core/config.js';
 import {configFlagHelp, configFlagOptions, flagOverrides, type FlagValues} from '../core/config-flags.js';
 import {defaultRunName, pyRoot} from '../core/paths.js';
 import {collectHint, slurmScript, TIME_PATTERN} from '../core/slurm.js';
-import {cvFoldCount} from '../core/folds.js';
+import {cvFoldCount, everyFoldCount} from '../core/folds.js';
 import {checkName} from '../core/app/engine-jobs.js';
 import {CONTRACT} from '../core/generated/contract.js';
 import {type CommandSpec, type Context, coreFor, existingPath, helpText, parseCommand, str, UsageError} from './common.js';
@@ -70,8 +70,7 @@ async function run(argv: string[], ctx: Context): Promise<number> {
     edits: {...flatten(flagOverrides(p.values as FlagValues)), name}});
   if (configured.problems.length) throw new UsageError(configured.problems.join('; '));
   const config = configured.config;
-  const cv = config.data as {folds?: number; fold?: unknown};
-  const folds = (cv.folds ?? 0) >= 2 && (cv.fold === null || cv.fold === undefined) ? cv.folds : undefined; // one task per fold
+  const folds = everyFoldCount(config.data as {folds?: unknown; fold?: unknown}) ?? undefined; // one task per fold
   const py = {path: await core.python()};
   mkdirSync(p.globals.runsDir, {recursive: true});
   const script = slurmScript({python: py.path, pyRoot: pyRoot(), runDir, config: config as unknown as Record<string, unknown>,

@@ -49,6 +49,11 @@ function foundFolds(runDir: string): number[] {
   }
 }
 
+/** K when a config's data section asks for every fold of a cross-validation (data.folds K >= 2, no data.fold). */
+export function everyFoldCount(data: {folds?: unknown; fold?: unknown} | undefined): number | null {
+  return data && typeof data.folds === 'number' && data.folds >= 2 && (data.fold === null || data.fold === undefined) ? data.folds : null;
+}
+
 /** K when RUN is a cross-validation parent (config data.folds >= 2 with data.fold null, or a folds/ folder without
  * checkpoints of its own), else null. */
 export function cvFoldCount(runDir: string): number | null {
@@ -58,7 +63,8 @@ export function cvFoldCount(runDir: string): number | null {
   } catch {
     data = undefined;
   }
-  if (data && typeof data.folds === 'number' && data.folds >= 2 && (data.fold === null || data.fold === undefined)) return data.folds;
+  const every = everyFoldCount(data);
+  if (every) return every;
   if (data && data.fold !== null && data.fold !== undefined) return null; // one fold's own run
   if (existsSync(path.join(runDir, RUN.checkpoints))) return null;
   const found = foundFolds(runDir);

@@ -7,7 +7,7 @@ import {isPlainObject} from '../config.js';
 import {startEngine} from '../engine.js';
 import {UsageError} from '../errors.js';
 import {CONTRACT} from '../generated/contract.js';
-import {cvFoldCount, withFolds} from '../folds.js';
+import {cvFoldCount, everyFoldCount, withFolds} from '../folds.js';
 import {defaultRunName} from '../paths.js';
 import {applyArgs} from '../config-flags.js';
 import {configure, nested} from './configure.js';
@@ -93,10 +93,9 @@ export async function train(l: Launcher, req: TrainRequest): Promise<Job> {
   const tmp = tempJson(RUN.config, {...(req.init ? withoutUnchosen(c.config, c.sources) : c.config), name});
   const job = await start(l, 'train', 'train', ['--config', tmp.file, '--run', runDir, ...(req.init ? ['--init', path.resolve(l.cwd, req.init)] : [])],
     {runDir, logFile: path.join(runDir, RUN.engine_log), after: tmp.remove});
-  const data = c.config.data as {folds?: number; fold?: unknown} | undefined;
   // every fold in one job (data.folds K, no data.fold): its stream told as folds, then the cv summary
-  return data && typeof data.folds === 'number' && data.folds >= 2 && (data.fold === null || data.fold === undefined)
-    ? withFolds(job, runDir, data.folds) : job;
+  const folds = everyFoldCount(c.config.data as {folds?: unknown; fold?: unknown} | undefined);
+  return folds ? withFolds(job, runDir, folds) : job;
 }
 
 /** A run's stored config.json, checked enough to resume from. */

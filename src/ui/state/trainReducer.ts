@@ -1,6 +1,6 @@
 // Training state from engine events: progress, throughput, per-epoch history, memory and checkpoints. Pure.
 import {type EngineEvent, type EventOf, metricNumber} from '../../core/events.js';
-import {type FoldStatus, isCvSummary} from '../../core/folds.js';
+import {type CvSummary, type FoldState, type FoldStatus, isCvSummary} from '../../core/folds.js';
 import {commonReducer, initialCommon, pushMessage, type CommonState} from './common.js';
 import {fmtNum} from './format.js';
 
@@ -21,16 +21,13 @@ export interface Memory {
 }
 
 /** One fold of a cross-validation: where it stands and its validation Dice once trained. */
-export interface FoldRow {
-  status: FoldStatus;
-  valDice: number | null;
-}
+export type FoldRow = Pick<FoldState, 'status' | 'valDice'>;
 
 /** A cross-validation run: its folds, the one in training, and the cross-validated Dice once cv/ is written. */
 export interface FoldsState {
   folds: FoldRow[];
   current: number | null;
-  cv: {cases: number; dice: Array<{label: string; mean: number; std: number}>} | null;
+  cv: Pick<CvSummary, 'cases' | 'dice'> | null;
 }
 
 export interface TrainState extends CommonState {
