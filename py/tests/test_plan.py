@@ -319,3 +319,23 @@ def test_measured_plan_calibrates_on_the_planned_patch():
     uncalibrated = P.make_plan(fp, dataclasses.replace(CPU2, flops=1e12))
     assert math.prod(patch) < math.prod(uncalibrated.config["data"]["patch"]) or \
         plan.config["data"]["spacing"][0] > uncalibrated.config["data"]["spacing"][0]
+
+
+@pytest.mark.parametrize("budget,iterations,coarsening", [
+    (240, P.CPU_ITERATIONS, (1.0, P.STEP_COARSENING)),  # enough budget: CPU_ITERATIONS steps, a little coarser
+    (90, P.FEWER_ITERATIONS[-1], (P.STEP_COARSENING, P.STEP_COARSENING)),  # less: a smaller patch, fewer steps
+    (6, P.MIN_ITERATIONS, (P.STEP_COARSENING, 4.0)),  # little: MIN_ITERATIONS, coarser as far as they need
+])
+def test_cpu_plan_buys_steps_before_resolution(budget, iterations, coarsening):
+    plan = P.make_plan(FINGERPRINTS["isotropic_la_like"], CPU2, budget)
+    ratio = plan.config["data"]["spacing"][0] / 0.625
+    assert budget * 60 * P.TRAIN_SHARE / plan.estimates["step_seconds"] >= iterations
+    assert f"fits {iterations} steps into" in plan.reasons["data.spacing"]
+    assert coarsening[0] < ratio <= coarsening[1] if coarsening[0] == 1.0 else coarsening[0] <= ratio <= coarsening[1]
+    assert plan.estimates["coverage"] >= P.MIN_COVERAGE
+
+
+def test_cpu_budget_monotone_in_spacing():
+    fp = FINGERPRINTS["isotropic_la_like"]
+    spacings = [P.make_plan(fp, CPU2, m).config["data"]["spacing"][0] for m in (3, 6, 10, 20, 30, 45, 90, 240)]
+    assert spacings == sorted(spacings, reverse=True)

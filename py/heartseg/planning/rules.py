@@ -23,7 +23,16 @@ DEPTH_RANGE = (2, 5)
 MAX_WIDTH = 320
 """Channel cap per level (nnU-Net's), so deep levels do not dominate memory."""
 MIN_ITERATIONS = 1000
-"""Steps a U-Net needs to converge on a small dataset (shared/NOTES.md: 1,000-1,600 for Dice ~0.87)."""
+"""Steps a U-Net needs to converge on a small dataset (shared/NOTES.md: 1,000-1,600 for Dice ~0.87); fewer is warned."""
+CPU_ITERATIONS = 3000
+"""Steps a CPU plan buys before it spends time on a finer grid: at 1,000 steps a finer grid lost to a coarser one
+with as many steps on la2018 (BENCHMARKS.md, cross-validation), and Dice still rises past 1,000 steps."""
+FEWER_ITERATIONS = (2000, 1500)
+"""Step counts tried at STEP_COARSENING, in turn, before MIN_ITERATIONS: a smaller patch before fewer steps."""
+STEP_COARSENING = 1.5
+"""The most the spacing is coarsened to buy CPU_ITERATIONS steps; past it the boundary suffers (a la2018 label
+resampled to 3.75 mm and back caps Dice at 0.936), so a slower device gets this spacing with fewer steps, and a
+coarser one only where even MIN_ITERATIONS steps do not fit."""
 MAX_ITERATIONS = 250_000
 """nnU-Net's whole schedule (1000 epochs of 250 steps); more budget than that is not spent."""
 MIN_COVERAGE = 0.25
@@ -171,17 +180,19 @@ class _Geometry:
     depth: int
     coverage: float
     region: list[float]
+    iterations: int
+    """The step count the patch was sized for."""
 
 
 def _choose_geometry(fp: Fingerprint, device: Device, budget: float, batch: int) -> _Geometry:
     """The finest spacing and widest network whose patch covers MIN_COVERAGE of the target region within memory
-    (and, on a CPU, MIN_ITERATIONS steps within the budget); else the candidate with the largest coverage."""
+    (and, on a CPU, CPU_ITERATIONS steps within the budget at no more than STEP_COARSENING, else
+    FEWER_ITERATIONS at that coarsening, else MIN_ITERATIONS steps at that coarsening or more); else the candidate with the largest coverage."""
     gpu = device.kind == "cuda"
     memory_limit = device.memory_gb * 1024**3 * (0.85 if gpu else 0.5)
-    per_step = budget * TRAIN_SHARE / MIN_ITERATIONS
     base_spacing, _ = target_spacing(fp)
 
-    def fits_with(base: int):
+    def fits_with(base: int, per_step: float):
         def fits(patch: list[int], depth: int) -> bool:
             feats = features_for(base, depth)
             if cost.training_memory_bytes(feats, patch, batch, amp=gpu) > memory_limit:
@@ -189,21 +200,29 @@ def _choose_geometry(fp: Fingerprint, device: Device, budget: float, batch: int)
             return gpu or step_seconds(feats, patch, batch, device) <= per_step
         return fits
 
+    # a GPU is bound by memory only; a CPU buys CPU_ITERATIONS steps with up to STEP_COARSENING, and past that
+    # coarsens only as far as MIN_ITERATIONS need (so a larger budget never gives a coarser grid)
+    passes = [(MIN_ITERATIONS, SPACING_FACTORS)] if gpu else (
+        [(CPU_ITERATIONS, tuple(f for f in SPACING_FACTORS if f <= STEP_COARSENING))]
+        + [(n, (STEP_COARSENING,)) for n in FEWER_ITERATIONS]
+        + [(MIN_ITERATIONS, tuple(f for f in SPACING_FACTORS if f >= STEP_COARSENING))])
     best = None
     for base in (32, 16) if gpu else (16, 8):  # a thinner network only when no spacing gives enough coverage
-        for factor in SPACING_FACTORS:
-            spacing = coarsen(base_spacing, factor)
-            shape = median_shape(fp, spacing)
-            found = fit_patch(shape, fits_with(base))
-            if found is None:
-                continue
-            region = target_region(fp, spacing)
-            coverage = min(1.0, math.prod(min(1.0, p / s) for p, s in zip(found[0], region)))
-            candidate = _Geometry(base, factor, spacing, shape, found[0], found[1], coverage, region)
-            if coverage >= MIN_COVERAGE:
-                return candidate
-            if best is None or coverage > best.coverage:
-                best = candidate
+        for iterations, factors in passes:
+            per_step = budget * TRAIN_SHARE / iterations
+            for factor in factors:
+                spacing = coarsen(base_spacing, factor)
+                shape = median_shape(fp, spacing)
+                found = fit_patch(shape, fits_with(base, per_step))
+                if found is None:
+                    continue
+                region = target_region(fp, spacing)
+                coverage = min(1.0, math.prod(min(1.0, p / s) for p, s in zip(found[0], region)))
+                candidate = _Geometry(base, factor, spacing, shape, found[0], found[1], coverage, region, iterations)
+                if coverage >= MIN_COVERAGE:
+                    return candidate
+                if best is None or coverage > best.coverage:
+                    best = candidate
     if best is None:
         raise ValueError(f"no patch of at least 16 voxels per axis fits {device.memory_gb:.1f} GB on {device.name}")
     return best
@@ -233,7 +252,7 @@ def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = No
     why = target_spacing(fp)[1]
     if g.factor > 1:
         why += (f"; coarsened x{g.factor:g} so that a patch covering {MIN_COVERAGE:.0%} of the target region fits "
-                + ("in GPU memory" if gpu else f"{MIN_ITERATIONS} steps into {budget / 60:.0f} min on "
+                + ("in GPU memory" if gpu else f"{g.iterations} steps into {budget / 60:.0f} min on "
                    f"{device.cores} CPU core{'' if device.cores == 1 else 's'}"))
     reasons["data.spacing"] = why
     whole_case = math.prod(p / s for p, s in zip(g.patch, g.shape)) >= 1.0
@@ -245,7 +264,7 @@ def make_plan(fp: Fingerprint, device: Device, budget_minutes: float | None = No
               f"median case of {' x '.join(f'{s:.0f}' for s in g.shape)}; inference slides over the whole case)"
               if cropped else f"the median case ({' x '.join(f'{s:.0f}' for s in g.shape)} voxels)")
     reasons["data.patch"] = (f"covers {g.coverage:.0%} of {region}, divisible by 2^{g.depth}; " + ("largest that fits GPU memory" if gpu else
-                             f"largest whose step (~{est_step:.1f} s) allows {MIN_ITERATIONS} steps in the budget"))
+                             f"largest whose step (~{est_step:.1f} s) allows {g.iterations} steps in the budget"))
     reasons["data.batch"] = (f"{batch}: the patch holds a whole median case, so the batch grows while memory allows "
                              "and a step sees at most 5 % of the dataset's voxels" if batch > 2 else
                              "2: BatchNorm needs more than one sample; a larger patch helps more than a larger batch")
