@@ -124,6 +124,7 @@ def test_trainer_keeps_an_explicit_setting(monkeypatch, restore_torch_globals):
     trainer = Trainer(_cfg(precision="fp32", layout="contiguous"), in_channels=1, out_channels=1)
     trainer.start()
     assert (trainer.cfg.train.precision, trainer.cfg.train.layout, trainer.amp_dtype) == (F, C, None)
+    assert trainer.optimizer.param_groups[0]["fused"] is True  # one kernel per step on the CPU too
 
 
 @pytest.mark.parametrize("flags, native", [

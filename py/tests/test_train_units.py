@@ -72,6 +72,22 @@ def test_optimizers(name, cls):
         assert opt.param_groups[0]["nesterov"] and opt.param_groups[0]["momentum"] == 0.99
 
 
+@pytest.mark.parametrize("name", ["adamw", "sgd"])
+def test_fused_optimizer_on_cpu_updates_as_the_foreach_one(name):
+    torch.manual_seed(0)
+    start, grads = torch.randn(3, 4), [torch.randn(3, 4) for _ in range(3)]
+    out = {}
+    for fused in (False, True):
+        p = torch.nn.Parameter(start.clone())
+        opt = build_optimizer([p], _optim_cfg(optimizer=name, lr=0.01), fused=fused)
+        for g in grads:
+            p.grad = g.clone()
+            opt.step()
+        out[fused] = (p.detach().clone(), opt.param_groups[0].get("fused"))
+    assert out[True][1] is True  # the CPU has a fused kernel (torch >= 2.4), so it is used
+    assert torch.allclose(out[True][0], out[False][0], atol=1e-6)
+
+
 def test_unknown_optimizer_is_refused():
     with pytest.raises(ValueError, match="adamw"):
         build_optimizer([torch.nn.Parameter(torch.zeros(1))], SimpleNamespace(optimizer="lamb", lr=0.1))

@@ -121,7 +121,7 @@ class Trainer:
         self.model = distributed.unwrap(net)  # BatchNorm conversion replaced modules: keep the live ones
         self.net = torch.compile(net) if t.compile else net
         cuda = self.device.type == "cuda"
-        self.optimizer = build_optimizer(self.net.parameters(), cfg.optim, fused=cuda)
+        self.optimizer = build_optimizer(self.net.parameters(), cfg.optim, fused=True)
         self.schedule = StepSchedule(self.optimizer, cfg.optim, t.epochs, t.iters_per_epoch)
         self.amp_dtype = amp_dtype(self.device, t.precision)
         # on CUDA the scaler always runs: its inf check stays on the device (a fixed scale of 1 unless fp16)
