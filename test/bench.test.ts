@@ -32,6 +32,7 @@ describe.skipIf(!python)('heartseg bench', () => {
     [['--lines', 'bogus'], /unknown line 'bogus'/],
     [['--skip', 'nope'], /unknown line 'nope'/],
     [['--frobnicate'], /frobnicate/],
+    [['--repeat', '0', '--lines', 'train_step'], /--repeat: expected a whole number >= 1/],
   ])('%j is a usage error (exit 2)', async (argv, message) => {
     const r = await bench(argv as string[]);
     expect(r.code).toBe(2);

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from heartseg import machine
-from heartseg.bench import LINES, results, runner, time_to_dice
+from heartseg.bench import LINES, results, runner, suite, time_to_dice
 
 PY_ROOT = Path(__file__).resolve().parents[1]
 
@@ -151,6 +151,48 @@ def test_quick_time_to_dice_reuses_only_a_full_measurement():
     assert time_to_dice._reuse({})["skipped"]
 
 
+def _rec(ratio, ours=None):
+    return results.result("x", ours or ratio * 10.0, 10.0 if ratio else None, "patches/s", 1, None, "n")
+
+
+@pytest.mark.parametrize("ratios,chosen", [
+    ([2.0], 2.0),
+    ([3.0, 1.0, 2.0], 2.0),  # the middle one, with its own ours and baseline
+    ([4.0, 1.0, 3.0, 2.0], 2.0),  # even: the lower middle (the cautious claim)
+])
+def test_median_record_keeps_one_consistent_run(ratios, chosen):
+    out = suite.median_record([_rec(r) for r in ratios])
+    assert out["ratio"] == chosen and out["ours"] == chosen * 10.0
+    assert results.check(out) == []
+    if len(ratios) > 1:
+        assert out["ratios"] == ratios and out["note"].startswith(f"median of {len(ratios)} runs")
+
+
+def test_median_record_skips_runs_without_numbers():
+    skipped = results.skipped("x", "patches/s", "no data")
+    assert suite.median_record([skipped, _rec(1.5)])["ratio"] == 1.5
+    assert suite.median_record([skipped, skipped])["skipped"] == "no data"
+
+
+def test_suite_repeat_runs_every_line_n_times(tmp_path, monkeypatch):
+    calls = []
+
+    def fake(name, ctx):
+        calls.append(name)
+        return [results.result(name, float(len(calls)), 1.0, "patches/s", 1, None, "fake")]
+
+    monkeypatch.setattr(suite, "run_line", fake)
+    body = suite.run_suite(["train_step", "data_sampling"], {"mode": "smoke"}, tmp_path / "r.json",
+                           log=lambda m: None, repeat=3)
+    assert calls == ["data_sampling", "train_step"] * 3
+    by_name = {r["name"]: r for r in body["results"]}
+    assert by_name["data_sampling"]["ratios"] == [1.0, 3.0, 5.0] and by_name["data_sampling"]["ratio"] == 3.0
+    assert by_name["train_step"]["ratio"] == 4.0
+    assert json.loads((tmp_path / "r.json").read_text())["results"] == body["results"]
+    with pytest.raises(ValueError, match="repeat"):
+        suite.run_suite(["train_step"], {"mode": "smoke"}, None, repeat=0)
+
+
 def _engine(args, tmp_path, timeout=900):
     env = {**os.environ, "PYTHONPATH": str(PY_ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "HEARTSEG_CACHE": str(tmp_path / "cache")}
@@ -162,6 +204,7 @@ def _engine(args, tmp_path, timeout=900):
     (["--lines", "bogus"], "unknown line 'bogus'"),
     (["--skip", "train_step,nope"], "unknown line 'nope'"),
     (["--data", "/no/such/folder"], "not a Decathlon-style dataset"),
+    (["--repeat", "0"], "--repeat: expected a whole number >= 1"),
 ])
 def test_bench_command_bad_input(tmp_path, args, message):
     done = _engine([*args, "--out", str(tmp_path / "r.json")], tmp_path)

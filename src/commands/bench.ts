@@ -7,7 +7,7 @@ import {engineEnv} from '../core/python.js';
 import {type CommandSpec, type Context, coreFor, expectPositionals, helpText, parseCommand, str} from './common.js';
 
 export const BENCH_HELP = helpText({
-  usage: ['heartseg bench [--quick | --smoke] [--gpu] [--lines a,b] [--skip a,b] [--out FILE] [--data DIR]'],
+  usage: ['heartseg bench [--quick | --smoke] [--gpu] [--lines a,b] [--skip a,b] [--repeat N] [--out FILE] [--data DIR]'],
   about: 'Measure speed and memory against a baseline run in the same session; write bench/results.json and print a\n'
     + 'table. Lines: data_sampling, train_step, inference, analyze, time_to_dice. ratio = how many times faster ours\n'
     + 'is (above 1 means faster). The engine runs the suite and keeps the results file; see BENCHMARKS.md.',
@@ -17,21 +17,22 @@ export const BENCH_HELP = helpText({
     '  --gpu               add the CUDA lines (AMP, channels_last_3d, torch.compile, MFU); skipped without CUDA',
     '  --lines LIST        only these lines (comma-separated)',
     '  --skip LIST         leave these lines out',
+    '  --repeat N          run the lines N times; each line keeps its median-ratio run and lists every ratio',
     '  --out FILE          results file, merged with earlier lines (default bench/results.json)',
     '  --data DIR          dataset for data_sampling and analyze (default ../shared/data/la2018, else synthetic)',
   ],
-  examples: ['heartseg bench --quick', 'heartseg bench --lines analyze --json'],
+  examples: ['heartseg bench --quick', 'heartseg bench --quick --repeat 3', 'heartseg bench --lines analyze --json'],
 });
 
 async function run(argv: string[], ctx: Context): Promise<number> {
   const p = parseCommand(argv, {quick: {type: 'boolean'}, smoke: {type: 'boolean'}, gpu: {type: 'boolean'}, lines: {type: 'string'},
-    skip: {type: 'string'}, out: {type: 'string'}, data: {type: 'string'}}, ctx);
+    skip: {type: 'string'}, repeat: {type: 'string'}, out: {type: 'string'}, data: {type: 'string'}}, ctx);
   if (p.help) return ctx.stdout.write(BENCH_HELP), 0;
   expectPositionals(p, 0, 0, 'heartseg bench');
   const python = await coreFor(ctx, p).python();
   const args = ['-m', 'heartseg', 'bench', '--out', path.resolve(ctx.cwd, str(p, 'out') ?? path.join('bench', 'results.json')),
     ...(['quick', 'smoke', 'gpu', 'json'] as const).filter(f => (f === 'json' ? p.globals.json : p.values[f] === true)).map(f => `--${f}`),
-    ...(['lines', 'skip'] as const).flatMap(f => (str(p, f) ? [`--${f}`, str(p, f)!] : [])),
+    ...(['lines', 'skip', 'repeat'] as const).flatMap(f => (str(p, f) ? [`--${f}`, str(p, f)!] : [])),
     ...(str(p, 'data') ? ['--data', path.resolve(ctx.cwd, str(p, 'data')!)] : [])];
   const child = execa(python, args, {env: engineEnv(ctx.env), extendEnv: false, cwd: ctx.cwd, reject: false, stdin: 'ignore', buffer: false});
   child.stdout?.on('data', (b: Buffer) => ctx.stdout.write(b.toString()));

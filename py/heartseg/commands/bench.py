@@ -26,6 +26,8 @@ def add_arguments(p) -> None:
     p.add_argument("--data", default="", help="dataset for data_sampling and analyze (default: ../shared la2018, "
                                               "else a synthetic set)")
     p.add_argument("--work", default="", help="folder for synthetic sets and scratch runs (default: the cache's bench/)")
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="run the lines N times and keep each line's median-ratio run, with every ratio (default 1)")
     p.add_argument("--json", action="store_true", help="print the results JSON instead of the table")
 
 
@@ -52,7 +54,9 @@ def run(args) -> int:
     work = args.work or (tempfile.mkdtemp(prefix="heartseg-bench-") if args.smoke else "")
     ctx = {"mode": mode, "gpu": bool(args.gpu), "data": os.path.abspath(args.data) if args.data else "",
            "work": work, "cache_dir": os.environ.get("HEARTSEG_CACHE", "")}
-    body = run_suite(lines, ctx, args.out)
+    if args.repeat < 1:
+        raise BadInput(f"--repeat: expected a whole number >= 1, got {args.repeat}")
+    body = run_suite(lines, ctx, args.out, repeat=args.repeat)
     if args.json:
         print(json.dumps(body, allow_nan=False))
     else:
