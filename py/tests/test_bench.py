@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from heartseg import machine
-from heartseg.bench import LINES, results, runner, suite, time_to_dice
+from heartseg.bench import LINES, ON_REQUEST, results, runner, suite, time_to_dice, time_to_dice_la2018
 
 PY_ROOT = Path(__file__).resolve().parents[1]
 
@@ -220,7 +220,8 @@ def test_smoke_run_writes_well_formed_results(tmp_path):
     assert json.loads(done.stdout) == body
     assert body["machine"]["cores"] >= 1 and body["machine"]["mode"] == "smoke"
     names = [r["name"] for r in body["results"]]
-    assert all(n in names for n in LINES)
+    assert all(n in names for n in LINES if n not in ON_REQUEST)
+    assert not any(n in names for n in ON_REQUEST)  # minutes of training: only when named
     for r in body["results"]:
         assert results.check(r) == [], (r["name"], results.check(r))
         if r["name"].endswith("_cuda") or "_cuda_" in r["name"]:
@@ -230,3 +231,22 @@ def test_smoke_run_writes_well_formed_results(tmp_path):
     for r in measured:
         assert r["repeats"] >= 1 and r["ours"] > 0 and r["baseline"] > 0
         assert r["ratio"] == pytest.approx(results.speed_ratio(r["ours"], r["baseline"], r["unit"]), rel=0.01)
+
+
+def test_time_to_dice_la2018_smoke_plans_trains_both_sides(tmp_path):
+    # tiny synthetic data and a target of 0: the planned config, the watched training and the classic loop run
+    out = tmp_path / "r.json"
+    done = _engine(["--smoke", "--lines", "time_to_dice_la2018", "--out", str(out), "--work", str(tmp_path / "w")],
+                   tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (r,) = json.loads(out.read_text())["results"]
+    assert r["name"] == "time_to_dice_la2018" and results.check(r) == []
+    assert r["ours"] > 0 and r["baseline"] > 0, r["note"]
+    assert "ours: the plan for 1 min" in r["note"] and "target validation Dice 0.0" in r["note"]
+
+
+def test_quick_time_to_dice_la2018_reuses_only_a_full_measurement():
+    full = results.result("time_to_dice_la2018", 600.0, 1200.0, "s", 1, None, "la2018", mode="full",
+                          measured="2026-12-02")
+    assert time_to_dice_la2018._reuse({"previous": {"results": [full]}})["ratio"] == 2.0
+    assert time_to_dice_la2018._reuse({"previous": {"results": [dict(full, name="time_to_dice")]}})["skipped"]

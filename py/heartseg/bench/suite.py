@@ -13,7 +13,7 @@ from heartseg import machine
 from heartseg.bench import LINES, results
 
 UNITS = {"data_sampling": "patches/s", "train_step": "voxels/s", "inference": "s", "analyze": "s",
-         "time_to_dice": "s"}
+         "time_to_dice": "s", "time_to_dice_la2018": "s"}
 
 
 def run_line(name: str, ctx: dict[str, Any]) -> list[dict[str, Any]]:

@@ -54,8 +54,13 @@ def _demo_config(root: Path, mode: dict[str, Any]) -> dict[str, Any]:
 
 
 def _train_ours(mode: dict[str, Any], root: Path, work: Path) -> dict[str, Any]:
-    """Launch the engine's train and watch its events; {'values': [seconds]} or why it did not get there."""
-    cfg = _demo_config(root, mode)
+    return watch_training(_demo_config(root, mode), mode["target"], mode["cap_s"], work)
+
+
+def watch_training(cfg: dict[str, Any], target: float, cap_s: float, work: Path) -> dict[str, Any]:
+    """Launch the engine's train on `cfg` and watch its events until a validation Dice >= target (then stop it
+    cleanly) or cap_s; {'values': [seconds from launch]} or why it did not get there."""
+    mode = {"target": target, "cap_s": cap_s}
     run_dir = work / f"ttd-run-{os.getpid()}-{int(time.time())}"
     cfg_path = work / f"{run_dir.name}.json"
     cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
