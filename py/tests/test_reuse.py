@@ -179,7 +179,7 @@ def test_flags_override_what_is_applied(flags, key, value):
 
     from heartseg.checkpoint import LoadedCheckpoint, application
     from heartseg.commands.predict import add_model_arguments
-    from heartseg.evaluation import user_overrides
+    from heartseg.model_setup import user_overrides
 
     p = argparse.ArgumentParser()
     add_model_arguments(p)
@@ -203,7 +203,7 @@ def test_bad_override_values_are_refused_naming_the_key(flags, message):
 
     from heartseg.commands.predict import add_model_arguments
     from heartseg.errors import BadInput
-    from heartseg.evaluation import user_overrides
+    from heartseg.model_setup import user_overrides
 
     p = argparse.ArgumentParser()
     add_model_arguments(p)

@@ -138,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     from heartseg import events as ev
     from heartseg import figures, layout
     from heartseg.commands.predict import save_nifti_like
-    from heartseg.evaluation import command_events, emit_case, load_setup, rows_for_case, user_overrides, write_results
+    from heartseg.evaluation import command_events, emit_case, rows_for_case, write_results
+    from heartseg.model_setup import load_setup, user_overrides
     from heartseg.inference import predict_volume, restore_prediction, tta_note
     from heartseg.metrics import METRIC_NAMES, case_metrics
 

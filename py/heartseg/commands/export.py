@@ -22,7 +22,7 @@ SIDECAR_SUFFIX = ".json"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from heartseg.evaluation import add_override_arguments
+    from heartseg.model_setup import add_override_arguments
 
     p.add_argument("--run", help="run folder (its infer.checkpoint weights: final, else best, else last)")
     p.add_argument("--checkpoint", help="checkpoint file (a heartseg checkpoint or a bare state_dict)")
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     from heartseg import config as cfgmod
     from heartseg.checkpoint import APPLY_KEYS, application, load_checkpoint, load_into, save_atomic
-    from heartseg.evaluation import find_checkpoint, user_overrides
+    from heartseg.model_setup import find_checkpoint, user_overrides
     from heartseg.fsutil import atomic_write_text
     from heartseg.model import build_model
 

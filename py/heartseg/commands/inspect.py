@@ -17,7 +17,7 @@ def add_arguments(p) -> None:
                    "training patch, else the default config's)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--config", help="config JSON whose keys would override what the checkpoint recorded")
-    from heartseg.evaluation import add_override_arguments
+    from heartseg.model_setup import add_override_arguments
 
     add_override_arguments(p)
 
@@ -127,7 +127,7 @@ def _table(info: dict[str, Any]) -> str:
 
 def run(args) -> int:
     patch = parse_patch(args.patch) if args.patch else None
-    from heartseg.evaluation import user_overrides
+    from heartseg.model_setup import user_overrides
 
     info = describe(args.checkpoint, patch, user_overrides(args)[0])
     print(json.dumps(info) if args.json else _table(info))

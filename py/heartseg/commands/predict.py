@@ -5,7 +5,7 @@ Every input is decoded and checked before anything is written; each prediction D
 .nii or .nii.gz) then has exactly the input's shape and affine. With --probabilities, DIR/NAME_probabilities.EXT
 holds float32 class probabilities (x, y, z[, K]). DIR also gets heartseg-predict.json (checkpoint, preprocessing and
 each input with its output) and the prediction's own events; nothing is written into a run. The model, its config,
-spacing and label values are resolved by heartseg.evaluation.load_setup.
+spacing and label values are resolved by heartseg.model_setup.load_setup.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="checkpoint file (overrides the run's)")
     p.add_argument("--config", help="config JSON; the keys it sets win over what the checkpoint (or run) recorded")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: the config's train.device)")
-    from heartseg.evaluation import add_override_arguments
+    from heartseg.model_setup import add_override_arguments
 
     add_override_arguments(p)
 
@@ -142,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
     from heartseg import events as ev
     from heartseg import layout
     from heartseg.data import preprocess_image
-    from heartseg.evaluation import command_events, load_setup, user_overrides
+    from heartseg.evaluation import command_events
+    from heartseg.model_setup import load_setup, user_overrides
     from heartseg.fsutil import atomic_write_text
     from heartseg.inference import predict_volume, restore_prediction, tta_note
 

@@ -25,7 +25,7 @@ def _init_keys() -> list[str]:
 
 
 def _apply_keys() -> list[str]:
-    from heartseg.evaluation import override_flags
+    from heartseg.model_setup import override_flags
 
     return list(override_flags())
 
