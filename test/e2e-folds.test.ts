@@ -74,6 +74,25 @@ describe('cross-validation with the real engine', () => {
     expect(String(watched.stdout)).toContain(`cross-validation: 4 cases -> ${path.join(run, 'cv')}`);
   }, 600_000);
 
+  it('train --all: one model on every case (fold all, no validation) with final.pt; bare --folds means 5', async (ctx) => {
+    if (skip) return ctx.skip(skip);
+    const r = await heartseg(['train', 'data', '--name', 'deploy', '--all', '--epochs', '1', '--iters', '2', ...TINY]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const run = path.join(dir, 'runs', 'deploy');
+    const config = JSON.parse(readFileSync(path.join(run, 'config.json'), 'utf8'));
+    expect(config.data).toMatchObject({folds: 5, fold: 'all'});
+    expect(JSON.parse(readFileSync(path.join(run, 'split.json'), 'utf8'))).toMatchObject({val: []});
+    expect(existsSync(path.join(run, 'checkpoints', 'final.pt'))).toBe(true);
+    // a bare --folds asks for 5; this dataset has 4 cases, so the engine refuses before making the run folder
+    const five = await heartseg(['train', 'data', '--name', 'five', '--folds', '--epochs', '1', ...TINY]);
+    expect(five.exitCode).toBe(2);
+    expect(String(five.stderr)).toContain('data.folds is 5 but the dataset has 4 case(s)');
+    expect(existsSync(path.join(dir, 'runs', 'five'))).toBe(false);
+    const both = await heartseg(['train', 'data', '--all', '--fold', '1', ...TINY]);
+    expect(both.exitCode).toBe(2);
+    expect(String(both.stderr)).toContain('--all trains one model on every case: it cannot be combined with --fold');
+  }, 600_000);
+
   it('the job array: each task trains its fold, then train --resume RUN writes cv/', async (ctx) => {
     if (skip) return ctx.skip(skip);
     for (const sub of ['bin', 'tmp']) mkdirSync(path.join(dir, sub), {recursive: true});

@@ -7,7 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {AsyncQueue} from '../src/core/app/queue.js';
 import type {Job, JobResult} from '../src/core/app/types.js';
 import type {EngineEvent} from '../src/core/events.js';
-import {cvFoldCount, foldDir, foldStates, FoldTranslator, readCv, watchFolds, withFolds} from '../src/core/folds.js';
+import {cvFoldCount, expandFoldFlags, foldDir, foldStates, FoldTranslator, readCv, watchFolds, withFolds} from '../src/core/folds.js';
 import {eventLine, HeadlessReporter} from '../src/core/headless.js';
 import {runInfo} from '../src/core/runs.js';
 import {initialTrain, replayTrain, trainReducer} from '../src/ui/state/trainReducer.js';
@@ -274,5 +274,25 @@ describe('headless lines', () => {
     expect(text.match(/fold 0\/2: training/g)).toHaveLength(1); // told once per change
     expect(text).toContain('cross-validation: 4 cases -> /r/cv');
     expect(text).toMatch(/train done in .*, 2 folds, cv Dice 0\.860 ± 0\.040 \(left atrium\); run folder \/r\n$/);
+  });
+});
+
+describe('expandFoldFlags: the cross-validation shorthands', () => {
+  it.each([
+    [['data', '--folds'], ['data', '--folds', '5']],
+    [['data', '--folds', '--epochs', '2'], ['data', '--folds', '5', '--epochs', '2']],
+    [['--folds', 'data'], ['--folds', '5', 'data']],
+    [['data', '--folds', '3'], ['data', '--folds', '3']],
+    [['data', '--folds=4'], ['data', '--folds=4']],
+    [['data', '--all'], ['data', '--folds', '5', '--fold', 'all']],
+    [['data', '--all', '--folds', '10'], ['data', '--folds', '10', '--fold', 'all']],
+    [['data', '--epochs', '2'], ['data', '--epochs', '2']],
+    [['data', '--', '--all'], ['data', '--', '--all']],
+  ])('%j -> %j', (argv, expected) => {
+    expect(expandFoldFlags(argv)).toEqual(expected);
+  });
+
+  it('refuses --all with --fold', () => {
+    expect(() => expandFoldFlags(['data', '--all', '--fold', '2'])).toThrow(/--all .* cannot be combined with --fold/);
   });
 });

@@ -70,6 +70,8 @@ def test_prepared_split_uses_the_fold(five, tmp_path):
     assert prepared.split() == fold_split(names, 2, 1, 0) == (["synth_001", "synth_002", "synth_003"],
                                                               ["synth_000", "synth_004"])
     assert prepare(_cfg(five, tmp_path, folds=2, fold="all")).split() == (names, [])
+    # 'all' (train --all) trains on every case: more folds than cases does not matter to it
+    assert prepare(_cfg(five, tmp_path, folds=6, fold="all")).split() == (names, [])
 
 
 @pytest.mark.parametrize("data, message", [

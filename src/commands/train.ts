@@ -5,7 +5,7 @@ import {flatten} from '../core/config.js';
 import {configFlagHelp, configFlagOptions, flagOverrides} from '../core/config-flags.js';
 import {CONTRACT} from '../core/generated/contract.js';
 import {checkName} from '../core/app/engine-jobs.js';
-import {cvFoldCount} from '../core/folds.js';
+import {cvFoldCount, DEFAULT_FOLDS, expandFoldFlags} from '../core/folds.js';
 import type {JobResult, Plan} from '../core/app/types.js';
 import {type CommandSpec, type Context, coreFor, existingPath, expectPositionals, helpText, parseCommand, runJob, str, UsageError} from './common.js';
 
@@ -24,11 +24,15 @@ export const help = helpText({
     '  --resume RUN        continue RUN (a folder, or a name in --runs-dir) from its last checkpoint',
     '  --init CKPT         start from the weights of a compatible checkpoint (fine-tuning)',
     ...configFlagHelp(),
+    `  --folds             without a number: --folds ${DEFAULT_FOLDS} (cross-validation in one run folder, RUN/folds/fold-k, then RUN/cv/)`,
+    `  --all               one model on every case, no validation (for deployment): --fold all (with --folds ${DEFAULT_FOLDS} unless given)`,
   ],
   examples: [
     'heartseg train ../data/Task02_Heart --epochs 50 --patch 64,128,128',
     'heartseg train data/la --patch 64,128,128 --features 32,64,128,256 --ci',
     'heartseg train --resume runs/la-20250101-120000 --epochs 200',
+    'heartseg train data/la --folds            # 5-fold cross-validation, then cv/ metrics',
+    'heartseg train data/la --all --name la-deploy',
   ],
 });
 
@@ -41,7 +45,13 @@ export function resumeHint(r: JobResult): string | undefined {
 }
 
 async function run(argv: string[], ctx: Context): Promise<number> {
-  const p = parseCommand(argv, {...configFlagOptions(), resume: {type: 'string'}, init: {type: 'string'}}, ctx);
+  let expanded: string[];
+  try {
+    expanded = expandFoldFlags(argv);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const p = parseCommand(expanded, {...configFlagOptions(), resume: {type: 'string'}, init: {type: 'string'}}, ctx);
   if (p.help) return ctx.stdout.write(help), 0;
   const flags = p.values as Record<string, string | boolean | undefined>;
   const core = coreFor(ctx, p);

@@ -354,3 +354,25 @@ export function watchFolds(runDir: string, folds: number, opts: WatchFoldsOption
     end(130, {stopped: true});
   }};
 }
+
+/** Folds a bare `--folds` (no number) or `--all` asks for: nnU-Net's five. */
+export const DEFAULT_FOLDS = 5;
+
+/** The command line with the cross-validation shorthands spelled out: `--folds` not followed by a number means
+ * `--folds 5`; `--all` (one model on every case, for deployment) means `--fold all` with `--folds 5` unless given.
+ * Throws an Error naming the conflict for `--all` with `--fold`. */
+export function expandFoldFlags(argv: string[]): string[] {
+  const out: string[] = [];
+  let all = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') { out.push(...argv.slice(i)); break; }
+    if (a === '--all') { all = true; continue; }
+    out.push(a);
+    if (a === '--folds' && !/^\d+$/.test(argv[i + 1] ?? '')) out.push(String(DEFAULT_FOLDS));
+  }
+  if (!all) return out;
+  const given = (flag: string) => out.some(a => a === `--${flag}` || a.startsWith(`--${flag}=`));
+  if (given('fold')) throw new Error('--all trains one model on every case: it cannot be combined with --fold');
+  return [...out, ...(given('folds') ? [] : ['--folds', String(DEFAULT_FOLDS)]), '--fold', 'all'];
+}

@@ -82,7 +82,7 @@ class Prepared:
             if getattr(cfg, "val_cases", None):
                 raise BadInput("data.val_cases and data.folds both choose the validation cases", file=where,
                                hint="use one of them")
-            if len(names) < folds:
+            if len(names) < folds and fold != "all":  # 'all' trains on every case: the fold count plays no part
                 raise BadInput(f"data.folds is {folds} but the dataset has {len(names)} case(s)", file=where,
                                hint=f"use at most {len(names)} folds")
             return fold_split(names, folds, fold, int(getattr(cfg, "split_seed", 0)))
