@@ -18,7 +18,7 @@ NAME, UNIT = "train_step", "voxels/s"
 DEFAULT = [32, 64, 128, 256]
 MODES = {  # repeats per round; two rounds alternate the sides (see runner.pair)
     "smoke": {"features": [4, 8], "patch": [16, 16, 16], "repeats": 1, "warmup": 1, "rounds": 2},
-    "quick": {"features": DEFAULT, "patch": [32, 64, 64], "repeats": 1, "warmup": 1, "rounds": 2},
+    "quick": {"features": DEFAULT, "patch": [32, 64, 64], "repeats": 3, "warmup": 1, "rounds": 2},
     "full": {"features": DEFAULT, "patch": [64, 128, 128], "repeats": 2, "warmup": 1, "rounds": 2},
 }
 CUDA_MODES = {
