@@ -241,6 +241,7 @@ def test_time_to_dice_la2018_smoke_plans_trains_both_sides(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     (r,) = json.loads(out.read_text())["results"]
     assert r["name"] == "time_to_dice_la2018" and results.check(r) == []
+    assert r["ours"] is not None and r["baseline"] is not None, r["note"]
     assert r["ours"] > 0 and r["baseline"] > 0, r["note"]
     assert "ours: the plan for 1 min" in r["note"] and "target validation Dice 0.0" in r["note"]
 
