@@ -194,13 +194,17 @@ def run(ctx: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _reuse(ctx: dict[str, Any]) -> dict[str, Any]:
-    """--quick does not train: it carries the last full measurement forward, saying so, or skips."""
+    return reuse_full(ctx, NAME, "trains for minutes")
+
+
+def reuse_full(ctx: dict[str, Any], name: str, why: str) -> dict[str, Any]:
+    """--quick does not train: it carries line `name`'s last full measurement forward, saying so, or skips."""
     previous = ctx.get("previous") or {}
     for r in previous.get("results", []):
-        if r.get("name") == NAME and r.get("mode") == "full" and r.get("ours") is not None:
+        if r.get("name") == name and r.get("mode") == "full" and r.get("ours") is not None:
             kept = dict(r)
             if not str(kept.get("note", "")).startswith("from the full run"):
                 kept["note"] = f"from the full run of {r.get('measured', '?')}: {r.get('note', '')}"
             return kept
-    return results.skipped(NAME, UNIT, "trains for minutes, so --quick leaves it out and no full measurement is "
-                                       "stored yet (run `heartseg bench --lines time_to_dice`)")
+    return results.skipped(name, UNIT, f"{why}, so --quick leaves it out and no full measurement is stored yet "
+                                       f"(run `heartseg bench --lines {name}`)")

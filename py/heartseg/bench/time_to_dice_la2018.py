@@ -93,11 +93,4 @@ def run(ctx: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _reuse(ctx: dict[str, Any]) -> dict[str, Any]:
-    for r in (ctx.get("previous") or {}).get("results", []):
-        if r.get("name") == NAME and r.get("mode") == "full" and r.get("ours") is not None:
-            kept = dict(r)
-            if not str(kept.get("note", "")).startswith("from the full run"):
-                kept["note"] = f"from the full run of {r.get('measured', '?')}: {r.get('note', '')}"
-            return kept
-    return results.skipped(NAME, UNIT, "trains for up to 40 minutes, so --quick leaves it out and no full "
-                                       "measurement is stored yet (run `heartseg bench --lines time_to_dice_la2018`)")
+    return time_to_dice.reuse_full(ctx, NAME, "trains for up to 40 minutes")
