@@ -187,7 +187,8 @@ class _Geometry:
 def _choose_geometry(fp: Fingerprint, device: Device, budget: float, batch: int) -> _Geometry:
     """The finest spacing and widest network whose patch covers MIN_COVERAGE of the target region within memory
     (and, on a CPU, CPU_ITERATIONS steps within the budget at no more than STEP_COARSENING, else
-    FEWER_ITERATIONS at that coarsening, else MIN_ITERATIONS steps at that coarsening or more); else the candidate with the largest coverage."""
+    FEWER_ITERATIONS at that coarsening, else MIN_ITERATIONS steps at that coarsening or more); else the
+    candidate with the largest coverage."""
     gpu = device.kind == "cuda"
     memory_limit = device.memory_gb * 1024**3 * (0.85 if gpu else 0.5)
     base_spacing, _ = target_spacing(fp)
