@@ -60,7 +60,6 @@ def _train_ours(mode: dict[str, Any], root: Path, work: Path) -> dict[str, Any]:
 def watch_training(cfg: dict[str, Any], target: float, cap_s: float, work: Path) -> dict[str, Any]:
     """Launch the engine's train on `cfg` and watch its events until a validation Dice >= target (then stop it
     cleanly) or cap_s; {'values': [seconds from launch]} or why it did not get there."""
-    mode = {"target": target, "cap_s": cap_s}
     run_dir = work / f"ttd-run-{os.getpid()}-{int(time.time())}"
     cfg_path = work / f"{run_dir.name}.json"
     cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
@@ -81,12 +80,12 @@ def watch_training(cfg: dict[str, Any], target: float, cap_s: float, work: Path)
                 e = json.loads(line)
                 if e.get("type") == "epoch_end" and e.get("val_dice") is not None:
                     best = max(best or 0.0, float(e["val_dice"]))
-                    if reached is None and float(e["val_dice"]) >= mode["target"]:
+                    if reached is None and float(e["val_dice"]) >= target:
                         reached = float(e["time"]) - launched
                 elif e.get("type") == "run_end":
                     status = e.get("status")
             seen = len(lines)
-            if reached is not None or exited or time.time() - launched > mode["cap_s"]:
+            if reached is not None or exited or time.time() - launched > cap_s:
                 break
             time.sleep(0.2)
         if not exited:
@@ -98,7 +97,7 @@ def watch_training(cfg: dict[str, Any], target: float, cap_s: float, work: Path)
         p.unlink(missing_ok=True)
     shutil.rmtree(run_dir, ignore_errors=True)
     if reached is None:
-        why = (f"did not reach Dice {mode['target']} in {mode['cap_s']} s (best {best})" if best is not None else
+        why = (f"did not reach Dice {target} in {cap_s} s (best {best})" if best is not None else
                f"train ended ({status or 'exit ' + str(proc.returncode)}) without a validation: {tail[:200]}")
         return {"skipped": why, "best": best, "peak_rss_mb": peak}
     return {"values": [reached], "best": best, "peak_rss_mb": peak}

@@ -50,12 +50,12 @@ def run(args) -> int:
     lines = [n for n in lines if n not in skip]
     if args.data and not Path(args.data, "dataset.json").is_file() and not Path(args.data, "imagesTr").is_dir():
         raise BadInput("not a Decathlon-style dataset (no dataset.json or imagesTr/)", args.data)
+    if args.repeat < 1:  # before the smoke run's scratch folder is made
+        raise BadInput(f"--repeat: expected a whole number >= 1, got {args.repeat}")
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     work = args.work or (tempfile.mkdtemp(prefix="heartseg-bench-") if args.smoke else "")
     ctx = {"mode": mode, "gpu": bool(args.gpu), "data": os.path.abspath(args.data) if args.data else "",
            "work": work, "cache_dir": os.environ.get("HEARTSEG_CACHE", "")}
-    if args.repeat < 1:
-        raise BadInput(f"--repeat: expected a whole number >= 1, got {args.repeat}")
     body = run_suite(lines, ctx, args.out, repeat=args.repeat)
     if args.json:
         print(json.dumps(body, allow_nan=False))
