@@ -8,6 +8,7 @@ import {AsyncQueue} from '../src/core/app/queue.js';
 import type {Job, JobResult} from '../src/core/app/types.js';
 import type {EngineEvent} from '../src/core/events.js';
 import {cvFoldCount, expandFoldFlags, foldDir, foldStates, FoldTranslator, readCv, watchFolds, withFolds} from '../src/core/folds.js';
+import {help as trainHelp} from '../src/commands/train.js';
 import {eventLine, HeadlessReporter} from '../src/core/headless.js';
 import {runInfo} from '../src/core/runs.js';
 import {initialTrain, replayTrain, trainReducer} from '../src/ui/state/trainReducer.js';
@@ -294,5 +295,12 @@ describe('expandFoldFlags: the cross-validation shorthands', () => {
 
   it('refuses --all with --fold', () => {
     expect(() => expandFoldFlags(['data', '--all', '--fold', '2'])).toThrow(/--all .* cannot be combined with --fold/);
+  });
+
+  it('train --help lists --folds once, with its bare form on the same line', () => {
+    const lines = trainHelp.split('\n').filter((l) => /^\s+--folds\b/.test(l));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/--folds K .*--folds with no number means 5/);
+    expect(trainHelp.match(/^\s+--all\b/gm)).toHaveLength(1);
   });
 });

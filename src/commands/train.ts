@@ -23,8 +23,7 @@ export const help = helpText({
   options: [
     '  --resume RUN        continue RUN (a folder, or a name in --runs-dir) from its last checkpoint',
     '  --init CKPT         start from the weights of a compatible checkpoint (fine-tuning)',
-    ...configFlagHelp(),
-    `  --folds             without a number: --folds ${DEFAULT_FOLDS} (cross-validation in one run folder, RUN/folds/fold-k, then RUN/cv/)`,
+    ...configFlagHelp({folds: `--folds with no number means ${DEFAULT_FOLDS} (one run folder: RUN/folds/fold-k, then RUN/cv/)`}),
     `  --all               one model on every case, no validation (for deployment): --fold all (with --folds ${DEFAULT_FOLDS} unless given)`,
   ],
   examples: [

@@ -101,10 +101,12 @@ export function flagOverrides(flags: FlagValues): Record<string, unknown> {
   return out;
 }
 
-/** Help lines for the config flags: each field's description and default, from the schema. */
-export function configFlagHelp(): string[] {
+/** Help lines for the config flags: each field's description and default, from the schema; `notes` adds a
+ * command's own words to a flag's line (keyed by flag name), so a flag is listed once. */
+export function configFlagHelp(notes: Record<string, string> = {}): string[] {
   const shown = (v: unknown): string => (Array.isArray(v) ? (v.length ? v.join(',') : 'none') : v === null ? 'auto' : v === '' ? '-' : String(v));
-  const lines = configFlags().map((f) => `  --${(f.flag + ' ' + f.arg).padEnd(17)} ${f.field.description} (default ${shown(f.field.defaultValue)})`);
+  const lines = configFlags().map((f) => `  --${(f.flag + ' ' + f.arg).padEnd(17)} ${f.field.description} (default ${shown(f.field.defaultValue)})`
+    + (notes[f.flag] ? `; ${notes[f.flag]}` : ''));
   lines.push('  --amp / --no-amp    the same as --precision auto / --precision fp32');
   lines.push(`  --preset NAME       start from py/heartseg/presets/NAME.json (${listPresets().join(', ') || 'none yet'})`);
   lines.push('  --config FILE       JSON config (partial allowed); flags override it');
