@@ -251,3 +251,21 @@ def test_quick_time_to_dice_la2018_reuses_only_a_full_measurement():
                           measured="2026-12-02")
     assert time_to_dice_la2018._reuse({"previous": {"results": [full]}})["ratio"] == 2.0
     assert time_to_dice_la2018._reuse({"previous": {"results": [dict(full, name="time_to_dice")]}})["skipped"]
+
+
+@pytest.mark.parametrize("mine, base, ours, theirs, says", [
+    ({"values": [10.0], "best": 0.9}, {"values": [40.0], "extra": {"best_dice": 0.88}}, 10.0, 40.0, "best 0.88"),
+    ({"values": [10.0]}, {"values": [60.0], "extra": {"best_dice": 0.5, "capped": True}}, 10.0, 60.0,
+     "stopped at the 60 s cap: the ratio is a lower bound"),
+    ({"skipped": "crashed (exit 1)"}, {"values": [40.0], "extra": {}}, None, 40.0, "ours crashed (exit 1); "),
+    ({"values": [10.0]}, {"skipped": "timed out"}, 10.0, None, "baseline timed out; "),
+])
+def test_race_names_a_side_that_did_not_finish(monkeypatch, tmp_path, mine, base, ours, theirs, says):
+    seen = {}
+    monkeypatch.setattr(runner, "run_side", lambda name, side, s, timeout: seen.update(s=s, timeout=timeout) or base)
+    cfg = {"data": {"patch": [16, 32, 32], "batch": 2}, "model": {"features": [4, 8]}, "train": {"iters_per_epoch": 5}}
+    r = time_to_dice.race({"mode": "full"}, "time_to_dice", mine, cfg, tmp_path, {"target": 0.85, "cap_s": 60},
+                          timeout=99, note=lambda best: f"best {best}")
+    assert (r["ours"], r["baseline"]) == (ours, theirs)
+    assert says in r["note"]
+    assert seen["timeout"] == 99 and seen["s"]["patch"] == [16, 32, 32] and seen["s"]["target"] == 0.85

@@ -10,11 +10,10 @@ so it runs only when named (`--lines time_to_dice_la2018`); --quick carries the 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-from heartseg.bench import datasets, results, runner, time_to_dice
+from heartseg.bench import datasets, results, time_to_dice
 from heartseg.bench.time_to_dice import watch_training
 
 baseline = time_to_dice.baseline
@@ -71,25 +70,12 @@ def run(ctx: dict[str, Any]) -> list[dict[str, Any]]:
     mine = watch_training(cfg, mode["target"], mode["cap_s"], work)
     d, m, t = cfg["data"], cfg["model"], cfg["train"]
     spacing = "the median spacing" if d["spacing"] is None else f"{'x'.join(f'{v:g}' for v in d['spacing'])} mm"
-    s = {**ctx, "root": str(root), "target": mode["target"], "cap_s": mode["cap_s"], "patch": d["patch"],
-         "batch": d["batch"], "features": m["features"], "iters_per_epoch": t["iters_per_epoch"],
-         "launched": time.time()}
-    base = runner.run_side(NAME, "baseline", s, timeout=mode["cap_s"] + 300)
-    note = (f"{root.name}, target validation Dice {mode['target']}, each side capped at {mode['cap_s']} s; ours: the "
-            f"plan for {mode['minutes']:g} min ({spacing}, patch "
-            f"{'x'.join(map(str, d['patch']))}, {'-'.join(map(str, m['features']))}, {t.get('precision')}, best "
-            f"{mine.get('best')}); baseline: the same network in the classic loop at the scans' spacing (decode per "
-            f"sample, random crops, BCE, Adam 1e-4; best {(base.get('extra') or {}).get('best_dice')}); one run each")
-    if (base.get("extra") or {}).get("capped"):
-        note += "; the baseline reached the cap: the ratio is a lower bound"
-    ours = mine["values"][0] if mine.get("values") else None
-    theirs = base["values"][0] if base.get("values") else None
-    if ours is None:
-        note = f"ours {mine.get('skipped')}; {note}"
-    if theirs is None and base.get("skipped"):
-        note = f"baseline {base['skipped']}; {note}"
-    return [results.result(NAME, ours, theirs, UNIT, 1, mine.get("peak_rss_mb"), note,
-                           baseline_peak_rss_mb=base.get("peak_rss_mb"))]
+    return [time_to_dice.race(ctx, NAME, mine, cfg, root, mode, timeout=mode["cap_s"] + 300, note=lambda base_best: (
+        f"{root.name}, target validation Dice {mode['target']}, each side capped at {mode['cap_s']} s; ours: the "
+        f"plan for {mode['minutes']:g} min ({spacing}, patch {'x'.join(map(str, d['patch']))}, "
+        f"{'-'.join(map(str, m['features']))}, {t.get('precision')}, best {mine.get('best')}); baseline: the same "
+        f"network in the classic loop at the scans' spacing (decode per sample, random crops, BCE, Adam 1e-4; best "
+        f"{base_best}); one run each"))]
 
 
 def _reuse(ctx: dict[str, Any]) -> dict[str, Any]:
