@@ -60,6 +60,9 @@ describe('cross-validation with the real engine', () => {
     const summary = JSON.parse(readFileSync(path.join(run, 'cv', 'summary.json'), 'utf8'));
     expect(summary).toMatchObject({folds: 2, cases: 4});
     const dice = summary.summary['left atrium'].dice;
+    const chosen = summary.postprocess.chosen.join(',') || 'none';
+    expect(Object.keys(summary.postprocess.mean_dice)).toEqual(['none', 'largest', 'fill_holes', 'largest,fill_holes']);
+    expect(out).toContain(`the folds' ensemble post-processes with: ${chosen} (chosen on the held-out cases)`);
     expect(out).toMatch(new RegExp(`train done in .*, 2 folds, cv Dice ${dice.mean.toFixed(3)} ± ${dice.std.toFixed(3)} \\(left atrium\\); run folder ${run}`));
 
     const runs = await heartseg(['runs', '--json']);

@@ -7,7 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {AsyncQueue} from '../src/core/app/queue.js';
 import type {Job, JobResult} from '../src/core/app/types.js';
 import type {EngineEvent} from '../src/core/events.js';
-import {cvFoldCount, expandFoldFlags, foldDir, foldStates, FoldTranslator, readCv, watchFolds, withFolds} from '../src/core/folds.js';
+import {cvEvent, cvFoldCount, expandFoldFlags, foldDir, foldStates, FoldTranslator, readCv, watchFolds, withFolds} from '../src/core/folds.js';
 import {help as trainHelp} from '../src/commands/train.js';
 import {eventLine, HeadlessReporter} from '../src/core/headless.js';
 import {runInfo} from '../src/core/runs.js';
@@ -43,9 +43,10 @@ function fold(dir: string, k: number, events: EngineEvent[], done = false): stri
 }
 const trained = (dir: string, k: number, dice: number) =>
   fold(dir, k, [start(foldDir(dir, k)), epochEnd(1, dice - 0.1), epochEnd(2, dice - 0.05), finalCkpt(foldDir(dir, k), dice), end('completed', 0, dice - 0.05)], true);
-const writeCv = (dir: string, mean: number, std: number) => {
+const writeCv = (dir: string, mean: number, std: number, postprocess?: unknown) => {
   mkdirSync(path.join(dir, 'cv'), {recursive: true});
-  writeFileSync(path.join(dir, 'cv', 'summary.json'), JSON.stringify({folds: 2, cases: 4, summary: summary(mean, std), per_fold: {}}));
+  writeFileSync(path.join(dir, 'cv', 'summary.json'), JSON.stringify({folds: 2, cases: 4, summary: summary(mean, std), per_fold: {},
+    ...(postprocess === undefined ? {} : {postprocess: {configured: ['largest', 'fill_holes'], chosen: postprocess}})}));
 };
 
 async function drain(job: Job): Promise<{events: EngineEvent[]; result: JobResult}> {
@@ -130,6 +131,20 @@ function fakeJob(runDir: string): {job: Job; queue: AsyncQueue<EngineEvent>; fin
   return {job: {kind: 'train', runDir, outDir: null, events: queue, stop: () => undefined, done}, queue, finish};
 }
 
+describe('cvEvent: the cv summary as an eval_summary', () => {
+  it.each([
+    [['largest', 'fill_holes'], ['largest', 'fill_holes']],
+    [[], []],
+    [undefined, null],          // a cv/ written before the choice existed
+    ['largest', null],          // not a list
+    [[1], null],
+  ])('postprocess %j -> %j', (chosen, expected) => {
+    const dir = parent(`pp-${JSON.stringify(chosen)}`, 2);
+    writeCv(dir, 0.8, 0.1, chosen);
+    expect(cvEvent(dir)).toMatchObject({type: 'eval_summary', cases: 4, out_dir: path.join(dir, 'cv'), postprocess: expected});
+  });
+});
+
 describe('withFolds: a train/resume job of a CV parent', () => {
   it('says which folds were already trained, translates the stream, ends with the cv summary and one run_end', async () => {
     const dir = parent('resumed', 2);
@@ -139,12 +154,13 @@ describe('withFolds: a train/resume job of a CV parent', () => {
     const f1 = foldDir(dir, 1);
     queue.push(start(f1), epochEnd(1, 0.6), finalCkpt(f1, 0.75), end('completed', 0, 0.6));
     trained(dir, 1, 0.75);
-    writeCv(dir, 0.83, 0.04);
+    writeCv(dir, 0.83, 0.04, ['largest']);
     finish(0);
     const {events, result} = await drain(wrapped);
     expect(folds(events)).toEqual([[0, 'completed', 0.9], [1, 'started', null], [1, 'completed', 0.75]]);
     const cv = events.find((e) => e.type === 'eval_summary');
     expect(cv && cv.type === 'eval_summary' && cv.out_dir).toBe(path.join(dir, 'cv'));
+    expect(cv && cv.type === 'eval_summary' && cv.postprocess).toEqual(['largest']); // the folds' choice, from cv/summary.json
     expect(events.at(-1)).toMatchObject({type: 'run_end', status: 'completed', exit_code: 0});
     expect(events.filter((e) => e.type === 'run_end')).toHaveLength(1);
     expect(result.paths.report).toBe(path.join(dir, 'cv'));
@@ -245,8 +261,8 @@ describe('trainReducer: folds', () => {
     expect(s.end).toBeNull();
     s = trainReducer(s, ev('eval_summary', {cases: 6, out_dir: '/r/folds/fold-0/eval', summary: summary(0.1, 0.1)}));
     expect(s.cv?.cv).toBeNull(); // one fold's evaluation is not the cross-validation
-    s = trainReducer(s, ev('eval_summary', {cases: 6, out_dir: '/r/cv', summary: summary(0.86, 0.04)}));
-    expect(s.cv?.cv).toEqual({cases: 6, dice: [{label: 'left atrium', mean: 0.86, std: 0.04}]});
+    s = trainReducer(s, ev('eval_summary', {cases: 6, out_dir: '/r/cv', summary: summary(0.86, 0.04), postprocess: ['largest']}));
+    expect(s.cv?.cv).toEqual({cases: 6, dice: [{label: 'left atrium', mean: 0.86, std: 0.04}], postprocess: ['largest']});
   });
 
   it('a fold started elsewhere (a job array) marks the strip but leaves the fold in view', () => {
@@ -269,11 +285,12 @@ describe('headless lines', () => {
     const out: string[] = [];
     const r = new HeadlessReporter({command: 'train', out: {write: (s) => out.push(s)}, now: () => 0});
     for (const e of [fe(0, 'started', null, 2), fe(0, 'started', null, 2), fe(0, 'completed', 0.9, 2),
-      ev('eval_summary', {cases: 4, out_dir: '/r/cv', summary: summary(0.86, 0.04)})]) r.onEvent(e);
+      ev('eval_summary', {cases: 4, out_dir: '/r/cv', summary: summary(0.86, 0.04), postprocess: []})]) r.onEvent(e);
     r.finish({exitCode: 0, status: 'completed', problems: [], paths: {runDir: '/r'}});
     const text = out.join('');
     expect(text.match(/fold 0\/2: training/g)).toHaveLength(1); // told once per change
     expect(text).toContain('cross-validation: 4 cases -> /r/cv');
+    expect(text).toContain("the folds' ensemble post-processes with: none (chosen on the held-out cases)");
     expect(text).toMatch(/train done in .*, 2 folds, cv Dice 0\.860 ± 0\.040 \(left atrium\); run folder \/r\n$/);
   });
 });

@@ -176,6 +176,7 @@ NORMALIZATION_PARAMETERS = {
 }
 """How each data.normalization value is computed (heartseg.data.preprocess.normalize)."""
 RECORDED, ASSUMED, OVERRIDDEN, DEFAULT = "recorded", "assumed (bare state_dict)", "overridden", "default"
+CROSS_VALIDATED = "chosen by the cross-validation (cv/summary.json)"
 
 
 def recorded_settings(ckpt: LoadedCheckpoint) -> dict[str, Any]:

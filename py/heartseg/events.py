@@ -206,6 +206,8 @@ class EvalSummary(Event):
     """Where metrics.csv and summary.json were written."""
     summary: dict[str, dict[str, dict[str, MetricValue]]]
     """label -> metric -> {mean, std, median, min, max, n, n_inf}."""
+    postprocess: list[str] | None = None
+    """A cross-validation's: the post-processing its held-out cases chose for the folds' ensemble (cv/summary.json)."""
 
 
 class Fold(Event):

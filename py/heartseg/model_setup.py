@@ -195,7 +195,7 @@ def load_setup(run: str | None, checkpoint: str | None, overrides: dict[str, Any
     import torch
 
     from heartseg import config as cfgmod
-    from heartseg.checkpoint import application, load_checkpoint, load_into
+    from heartseg.checkpoint import CROSS_VALIDATED, application, load_checkpoint, load_into
     from heartseg.device import resolve_device
     from heartseg.model import build_model
 
@@ -204,7 +204,11 @@ def load_setup(run: str | None, checkpoint: str | None, overrides: dict[str, Any
     from heartseg.layout import cv_members
 
     members = cv_members(run) if not checkpoint else []
+    cv_steps = None
     if members:  # a cross-validation run: its folds' models as one ensemble; the first fold's record stands for all
+        from heartseg.postprocess_choice import candidate_name, cv_choice
+
+        cv_steps = None if "infer.postprocess" in overrides else cv_choice(run)
         run = str(members[0])
     which = overrides.get("infer.checkpoint")
     if which is None and run and (Path(run) / "config.json").is_file():
@@ -223,6 +227,11 @@ def load_setup(run: str | None, checkpoint: str | None, overrides: dict[str, Any
         recorded = {k: flat[k] for k in APPLY_KEYS}
     applied = application(ckpt, overrides, recorded)
     cfg = resolve_config(run, overrides, ckpt.config, warnings)
+    if cv_steps is not None:
+        applied.values["infer.postprocess"] = cv_steps
+        applied.sources["infer.postprocess"] = CROSS_VALIDATED
+        warnings.append(f"post-processing chosen by the cross-validation (cv/summary.json): "
+                        f"{candidate_name(cv_steps)}; --postprocess overrides it")
     for key, value in applied.values.items():
         section, name = key.split(".")
         setattr(getattr(cfg, section), name, value)

@@ -102,3 +102,35 @@ def test_evaluate_a_cross_validation_run(tmp_path, capsys):
     assert main([*base, "--split", "all"]) == 0, capsys.readouterr().err  # other data: every case
     summary = json.loads((run / "eval" / "summary.json").read_text())
     assert summary["cases"] == 2
+
+
+@pytest.mark.parametrize("flags, values, source", [
+    ([], ["largest"], "chosen by the cross-validation (cv/summary.json)"),   # the folds' choice
+    (["--postprocess", "none"], [], "overridden"),                           # the user's word wins
+    (["--postprocess", "fill_holes"], ["fill_holes"], "overridden"),
+])
+def test_an_ensemble_applies_the_post_processing_its_cross_validation_chose(tmp_path, capsys, flags, values, source):
+    run = tmp_path / "cv"
+    _fold(run, 0, 1), _fold(run, 1, 2)  # their own configs say no post-processing
+    (run / "cv").mkdir()
+    (run / "cv" / "summary.json").write_text(json.dumps({"postprocess": {"configured": [], "chosen": ["largest"]}}))
+    img = write_nifti(tmp_path / "in" / "a.nii.gz", np.random.default_rng(0).normal(0, 1, (12, 10, 9)).astype(np.float32))
+    out = tmp_path / "out"
+    assert main(["predict", "--run", str(run), "--input", str(img), "--out", str(out), *flags]) == 0, capsys.readouterr().err
+    manifest = json.loads((out / "heartseg-predict.json").read_text())
+    assert manifest["preprocessing"]["values"]["infer.postprocess"] == values
+    assert manifest["preprocessing"]["sources"]["infer.postprocess"] == source
+    assert manifest["config"]["infer"]["postprocess"] == values
+    assert ("post-processing chosen by the cross-validation" in capsys.readouterr().out) == (not flags)
+
+
+def test_one_fold_keeps_its_own_post_processing(tmp_path, capsys):
+    run = tmp_path / "cv"
+    sub = _fold(run, 0, 1)
+    _fold(run, 1, 2)
+    (run / "cv").mkdir()
+    (run / "cv" / "summary.json").write_text(json.dumps({"postprocess": {"configured": [], "chosen": ["largest"]}}))
+    img = write_nifti(tmp_path / "in" / "a.nii.gz", np.random.default_rng(0).normal(0, 1, (12, 10, 9)).astype(np.float32))
+    assert main(["predict", "--run", str(sub), "--input", str(img), "--out", str(tmp_path / "out")]) == 0
+    manifest = json.loads((tmp_path / "out" / "heartseg-predict.json").read_text())
+    assert manifest["preprocessing"]["values"]["infer.postprocess"] == []

@@ -12,6 +12,7 @@ from heartseg import config as cfgmod
 from heartseg import layout
 from heartseg.cli import main
 from heartseg.data.prepared import fold_of, fold_split
+from heartseg.postprocess_choice import CANDIDATES, candidate_name, choose
 from test_train_helpers import tiny_config_dict, tiny_dataset, write_config
 
 
@@ -48,7 +49,19 @@ def test_every_fold_then_cross_validated_metrics(four, tmp_path, capsys, restore
     dice = [float(r["dice"]) for r in rows]
     assert summary["folds"] == 2 and summary["cases"] == 4 and sorted(summary["per_fold"]) == ["0", "1"]
     assert summary["summary"]["left atrium"]["dice"]["mean"] == pytest.approx(sum(dice) / 4)
-    assert "cross-validation, 2 folds, 4 cases" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "cross-validation, 2 folds, 4 cases" in out
+    # every fold scored each post-processing candidate on its held-out cases; cv/ records the choice among them
+    trial = []
+    for k in range(2):
+        with open(run / layout.fold_dir(k) / layout.EVAL_POSTPROCESS, newline="") as f:
+            trial += list(csv.DictReader(f))
+    assert sorted({r["case"] for r in trial}) == NAMES
+    assert len(trial) == 4 * len(CANDIDATES)
+    chosen, means = choose([{**r, "dice": float(r["dice"])} for r in trial])
+    assert summary["postprocess"] == {"configured": ["largest", "fill_holes"], "chosen": chosen,
+                                      "mean_dice": pytest.approx(means)}
+    assert f"post-processing for the folds' ensemble: {candidate_name(chosen)}" in out
 
     # --resume: finished folds are kept, a missing one is trained, cv/ is written again
     kept = (run / layout.fold_dir(0) / layout.FINAL).stat().st_mtime_ns

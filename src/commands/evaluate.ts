@@ -13,7 +13,9 @@ export const help = helpText({
     + `With a run folder the results go to RUN/${RUN.eval}/ (its own ${RUN.eval_events} and ${RUN.eval_log}; the training's record\n`
     + `is not touched) and DATA defaults to the data the run was trained on, its validation cases from ${RUN.split}.\n`
     + `With a checkpoint file (e.g. an old best_model.pth) a new folder RUNS_DIR/NAME is made for ${RUN.eval}/.\n`
-    + "If DATA names label 1 differently from the checkpoint, the engine warns and it is shown.",
+    + "If DATA names label 1 differently from the checkpoint, the engine warns and it is shown.\n"
+    + `A cross-validation run (${RUN.folds}/, ${RUN.cv}/) is the ensemble of its folds' models, with the post-processing\n`
+    + `its ${RUN.cv_summary} chose (--postprocess overrides it); give it data no fold trained on, with --split all.`,
   options: [
     '  --split val|all     the run\'s validation cases (default val) or every case',
     '  --device D          cpu, cuda or cuda:N (default: the config\'s train.device)',

@@ -11,7 +11,9 @@ export const help = helpText({
   about: 'Segment images (.nii/.nii.gz files or folders of them) with a trained run or a checkpoint file. Each\n'
     + 'prediction is written to DIR under its input\'s name (case.nii stays case.nii, case.nii.gz stays .nii.gz), with\n'
     + `the input's shape and affine; DIR also gets ${RUN.predict_manifest} (what came from what), ${RUN.predict_events}\n`
-    + `and ${RUN.predict_log}. Nothing is written into the run. The last line (and --json "files") names what was written.`,
+    + `and ${RUN.predict_log}. Nothing is written into the run. The last line (and --json "files") names what was written.\n`
+    + `A cross-validation run (${RUN.folds}/, ${RUN.cv}/) predicts with the mean probability of its folds' models and the\n`
+    + `post-processing its ${RUN.cv_summary} chose (--postprocess overrides it).`,
   options: [
     '  --out DIR           folder for the predicted label maps (required)',
     '  --probabilities     also write probability maps (CASE_probabilities)',

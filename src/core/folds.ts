@@ -105,7 +105,7 @@ export function readCv(runDir: string): CvSummary | null {
   const dir = path.join(runDir, RUN.cv);
   let doc: {folds?: number; cases?: number; summary?: Record<string, Record<string, {mean?: unknown; std?: unknown}>>};
   try {
-    doc = JSON.parse(readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    doc = JSON.parse(readFileSync(path.join(runDir, RUN.cv_summary), 'utf8'));
   } catch {
     return null;
   }
@@ -117,13 +117,15 @@ export function readCv(runDir: string): CvSummary | null {
 /** The cv summary as the event a finished evaluation sends (out_dir RUN/cv), for one path through the screens. */
 export function cvEvent(runDir: string): EventOf<'eval_summary'> | null {
   const dir = path.join(runDir, RUN.cv);
-  let doc: {cases?: number; summary?: EventOf<'eval_summary'>['summary']};
+  let doc: {cases?: number; summary?: EventOf<'eval_summary'>['summary']; postprocess?: {chosen?: unknown}};
   try {
-    doc = JSON.parse(readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    doc = JSON.parse(readFileSync(path.join(runDir, RUN.cv_summary), 'utf8'));
   } catch {
     return null;
   }
-  return {v: 1, type: 'eval_summary', time: now(), cases: doc.cases ?? 0, out_dir: dir, summary: doc.summary ?? {}};
+  const chosen = doc.postprocess?.chosen;
+  const postprocess = Array.isArray(chosen) && chosen.every((s) => typeof s === 'string') ? chosen as string[] : null;
+  return {v: 1, type: 'eval_summary', time: now(), cases: doc.cases ?? 0, out_dir: dir, summary: doc.summary ?? {}, postprocess};
 }
 
 /** True for the eval_summary of a cross-validation (out_dir RUN/cv), not of one fold's evaluation. */

@@ -20,6 +20,11 @@ export function fmtValue(value: number | null | undefined, digits = 4): string {
   return String(+value.toFixed(digits));
 }
 
+/** Post-processing steps as --postprocess takes them: "largest,fill_holes", or "none". */
+export function fmtSteps(steps: readonly string[]): string {
+  return steps.join(',') || 'none';
+}
+
 /** A z,y,x triple, labelled: "z,y,x 2 x 1.25 x 1.25 mm". */
 export function fmtZyx(values: readonly number[], unit = ''): string {
   return `z,y,x ${values.map((v) => fmtValue(v, 3)).join(' x ')}${unit ? ` ${unit}` : ''}`;

@@ -24,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", choices=("val", "all"), default="val",
                    help="val: the run's validation cases from RUN/split.json (default); all: every case")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures (metrics only)")
+    p.add_argument("--postprocess-trial", action="store_true",
+                   help="also score every post-processing candidate into RUN/eval/postprocess.csv (what cv/ chooses "
+                        "from; heartseg.postprocess_choice)")
 
 
 def _slug(name: str) -> str:
@@ -139,9 +142,11 @@ def run(args: argparse.Namespace) -> int:
     from heartseg import figures, layout
     from heartseg.commands.predict import save_nifti_like
     from heartseg.evaluation import command_events, emit_case, rows_for_case, write_results
+    from heartseg.fsutil import atomic_write_text
     from heartseg.model_setup import load_setup, user_overrides
     from heartseg.inference import predict_volume, restore_prediction, tta_note
     from heartseg.metrics import METRIC_NAMES, case_metrics
+    from heartseg.postprocess_choice import trial_csv_text, trial_rows
 
     run_dir = Path(args.run).resolve() if args.run else None
     # the evaluation's own record (RUN/eval/events.jsonl), attached only once its inputs are fine: a refused
@@ -180,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"heartseg: {tta_note(setup.cfg.infer.tta)}", flush=True)
         values = np.asarray(setup.class_values, dtype=np.uint8)
         rows: list[dict[str, Any]] = []
+        trial: list[dict[str, Any]] = []
         for i, name in enumerate(names, 1):
             case = prepared.load(name)
             classes, probs = predict_volume(setup.model, case.image, setup.cfg.data.patch, setup.cfg.infer,
@@ -188,9 +194,11 @@ def run(args: argparse.Namespace) -> int:
             pred = values[classes] if setup.out_channels > 1 else classes * values[-1]
             ref, spacing = _read_reference(case.meta)
             # probabilities onto the label's grid, then threshold and post-process there (not labels upsampled)
-            source_classes, _ = restore_prediction(probs, case.meta, setup.cfg.infer)
+            source_classes, source_probs = restore_prediction(probs, case.meta, setup.cfg.infer)
             restored = values[source_classes] if setup.out_channels > 1 else source_classes * values[-1]
             metrics = case_metrics(restored, ref, spacing, labels)
+            if args.postprocess_trial:
+                trial += trial_rows(name, source_probs, setup.cfg.infer, ref, setup.class_values, labels)
             # kept so people (and the UI's slice viewer) can look at what was scored, on the label's own grid
             save_nifti_like(restored.astype(np.uint8), Path(case.meta.label), eval_dir / "predictions" / f"{name}.nii.gz")
             rows += rows_for_case(name, metrics)
@@ -201,6 +209,11 @@ def run(args: argparse.Namespace) -> int:
         extra = {"checkpoint": str(setup.checkpoint.resolve()), "checkpoint_kind": setup.kind, "split": args.split,
                  "data": str(prepared.dataset.root), "cases_evaluated": list(names), "preprocessing": applied}
         summary = write_results(eval_dir, rows, extra)
+        trial_path = run_dir / layout.EVAL_POSTPROCESS
+        if args.postprocess_trial:
+            atomic_write_text(trial_path, trial_csv_text(trial))
+        else:
+            trial_path.unlink(missing_ok=True)  # it described the evaluation this one replaces
         if not args.no_figures:
             figures.metrics_boxplot(rows, METRIC_NAMES, eval_dir / "figures" / "metrics_boxplot.png",
                                     title=f"{run_dir.name}: {len(names)} cases ({args.split})")

@@ -133,36 +133,52 @@ def _check_cases(cfg: Any, folds: int) -> None:
 
 
 def write_cv(parent: Path, folds: int, log: Callable[[str], None] = print) -> int:
-    """Evaluate each fold's final model on its validation cases and write RUN/cv/metrics.csv and summary.json."""
+    """Evaluate each fold's final model on its validation cases and write RUN/cv/metrics.csv and summary.json
+    (with the post-processing the folds' held-out cases chose: heartseg.postprocess_choice)."""
     from heartseg.cli import main as cli_main
     from heartseg.evaluation import read_metrics_csv, summarize
     from heartseg.fsutil import atomic_write_text
     from heartseg.metrics import METRIC_NAMES
     from heartseg import events as ev
+    from heartseg import postprocess_choice as ppc
 
     rows: list[dict[str, Any]] = []
     per_fold: dict[str, Any] = {}
+    trial: list[dict[str, Any]] = []
     for k in range(folds):
         sub = parent / layout.fold_dir(k)
-        code = cli_main(["evaluate", "--run", str(sub), "--no-figures"])
+        code = cli_main(["evaluate", "--run", str(sub), "--no-figures", "--postprocess-trial"])
         if code != 0:
             log(f"heartseg: evaluating fold {k} failed (exit {code})")
             return code
         fold_rows = [{**r, "fold": k} for r in read_metrics_csv(sub / layout.EVAL_METRICS)]
         per_fold[str(k)] = {"cases": sorted({r["case"] for r in fold_rows}), "summary": summarize(fold_rows)}
         rows += fold_rows
+        trial += ppc.read_trial(sub / layout.EVAL_POSTPROCESS)
+    chosen, means = ppc.choose(trial)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["fold", "case", "label", *METRIC_NAMES])
     for r in sorted(rows, key=lambda r: (r["case"], r["label"])):
         writer.writerow([r["fold"], r["case"], r["label"], *(repr(float(r[m])) for m in METRIC_NAMES)])
     cv = parent / layout.CV
-    atomic_write_text(cv / "metrics.csv", buf.getvalue())
+    atomic_write_text(parent / layout.CV_METRICS, buf.getvalue())
+    configured = list(_fold_postprocess(parent / layout.fold_dir(0)))
     doc = {"folds": folds, "cases": len({r["case"] for r in rows}), "metrics": list(METRIC_NAMES),
-           "checkpoint": "final", "summary": summarize(rows), "per_fold": per_fold}
-    atomic_write_text(cv / "summary.json", json.dumps(ev.jsonable(doc), indent=2, allow_nan=False) + "\n")
+           "checkpoint": "final", "summary": summarize(rows), "per_fold": per_fold,
+           "postprocess": {"configured": configured, "chosen": chosen, "mean_dice": means}}
+    atomic_write_text(parent / layout.CV_SUMMARY, json.dumps(ev.jsonable(doc), indent=2, allow_nan=False) + "\n")
     for label, metrics in doc["summary"].items():
         dice = metrics["dice"]
         log(f"heartseg: cross-validation, {folds} folds, {doc['cases']} cases: {label} Dice {dice['mean']:.4f} "
             f"± {dice['std']:.4f} -> {cv}")
+    tried = ", ".join(f"{name} {dice:.4f}" for name, dice in means.items())
+    log(f"heartseg: post-processing for the folds' ensemble: {ppc.candidate_name(chosen)} (mean Dice of the held-out "
+        f"cases per choice: {tried}; the metrics above use {ppc.candidate_name(configured)})")
     return 0
+
+
+def _fold_postprocess(sub: Path) -> list[str]:
+    """The infer.postprocess a fold's evaluation applied, as its eval/summary.json records it."""
+    doc = json.loads((sub / layout.EVAL_SUMMARY).read_text(encoding="utf-8"))
+    return [str(s) for s in doc["preprocessing"]["values"]["infer.postprocess"]]

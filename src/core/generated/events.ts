@@ -384,6 +384,10 @@ export interface EvalSummary {
       };
     };
   };
+  /**
+   * A cross-validation's: the post-processing its held-out cases chose for the folds' ensemble (cv/summary.json).
+   */
+  postprocess?: string[] | null;
 }
 export interface Fold {
   /**

@@ -27,7 +27,8 @@ export type FoldRow = Pick<FoldState, 'status' | 'valDice'>;
 export interface FoldsState {
   folds: FoldRow[];
   current: number | null;
-  cv: Pick<CvSummary, 'cases' | 'dice'> | null;
+  /** The cross-validated Dice, and the post-processing the folds chose for their ensemble. */
+  cv: (Pick<CvSummary, 'cases' | 'dice'> & {postprocess: string[] | null}) | null;
 }
 
 export interface TrainState extends CommonState {
@@ -125,7 +126,7 @@ export function trainReducer(state: TrainState, event: EngineEvent): TrainState 
       if (!state.cv || !isCvSummary(event)) return state;
       const dice = Object.entries(event.summary).filter(([, m]) => m.dice)
         .map(([label, m]) => ({label, mean: metricNumber(m.dice.mean ?? null), std: metricNumber(m.dice.std ?? null)}));
-      return {...state, cv: {...state.cv, cv: {cases: event.cases, dice}}};
+      return {...state, cv: {...state.cv, cv: {cases: event.cases, dice, postprocess: event.postprocess ?? null}}};
     }
     case 'data_summary':
       return {
