@@ -22,6 +22,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from heartseg import events as ev
+from heartseg.event_writer import EventWriter
 from heartseg.fsutil import atomic_write_text
 from heartseg.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, BadInput
 from heartseg.metrics import METRIC_NAMES
@@ -111,7 +112,7 @@ def write_results(out_dir: Path, rows: Sequence[Mapping[str, Any]], extra: Mappi
     return summary
 
 
-def emit_case(events: ev.EventWriter, case: str, metrics: Mapping[str, Mapping[str, float]], index: int,
+def emit_case(events: EventWriter, case: str, metrics: Mapping[str, Mapping[str, float]], index: int,
               total: int) -> None:
     for label, vals in metrics.items():
         events.emit(ev.CaseMetrics(case=case, label=label, metrics={m: float(vals[m]) for m in METRIC_NAMES},
@@ -123,7 +124,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 @contextmanager
-def command_events(events: ev.EventWriter, command: str) -> Iterator[dict[str, Any]]:
+def command_events(events: EventWriter, command: str) -> Iterator[dict[str, Any]]:
     """Turn a command body into run_end events: completed, bad input (error events, exit 2) or interrupted.
 
     SIGTERM (cluster preemption) stops like Ctrl-C. The body may put "reason" into the yielded dict.

@@ -14,7 +14,8 @@ from heartseg.data import Prepared, prepare, restore
 from heartseg.data.cache import cache_root
 from heartseg.data.prepared import seeded_split
 from heartseg.errors import BadInput
-from heartseg.events import NullWriter, validate_record
+from heartseg.event_writer import NullWriter
+from heartseg.events import validate_record
 from tests.conftest import make_dataset, write_nifti
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from heartseg import events as E
+from heartseg.event_writer import EventWriter
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schema" / "events"
 
@@ -45,7 +46,7 @@ def test_jsonable(value, expected):
 def test_writer_appends_to_file_and_fd(tmp_path, monkeypatch):
     r, w = os.pipe()
     monkeypatch.setenv("HEARTSEG_EVENT_FD", str(w))
-    writer = E.EventWriter(tmp_path / "run")
+    writer = EventWriter(tmp_path / "run")
     writer.emit(E.Progress(stage="preprocess", done=1, total=2, item="a"))
     writer.emit(E.CaseMetrics(case="c", label="la", metrics={"dice": 0.0, "hd95": math.inf}))
     writer.close()
@@ -62,5 +63,5 @@ def test_writer_appends_to_file_and_fd(tmp_path, monkeypatch):
 
 def test_writer_without_env_never_touches_fd3(tmp_path, monkeypatch):
     monkeypatch.delenv("HEARTSEG_EVENT_FD", raising=False)
-    writer = E.EventWriter(tmp_path)
+    writer = EventWriter(tmp_path)
     assert writer._fd is None

@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import pytest
 
 from heartseg import events as ev
+from heartseg.event_writer import EventWriter
 from heartseg.train.runfolder import LAST
 from heartseg.train.signals import FRONT_GONE, StopRequest
 from reliability_engine import (HOOKS, PY_ROOT, assert_same_training, events, leftovers, load_weights_only,
@@ -167,7 +168,7 @@ def test_sighup_during_data_preparation_leaves_no_run_folder(tiny, tmp_path):
 # --- the pieces, without an engine ---------------------------------------------------------------------------------
 
 def test_a_record_ends_at_its_first_run_end(tmp_path):
-    writer = ev.EventWriter(tmp_path)
+    writer = EventWriter(tmp_path)
     writer.emit(ev.RunStart(command="train"))
     writer.emit(ev.RunEnd(status="interrupted", reason="SIGTERM", exit_code=130))
     writer.emit(ev.Error(message="BrokenPipeError: [Errno 32] Broken pipe", kind="internal"))
@@ -180,7 +181,7 @@ def test_a_record_ends_at_its_first_run_end(tmp_path):
 def test_the_writer_notices_a_closed_front_without_writing_and_keeps_the_file(tmp_path):
     r, w = os.pipe()
     try:
-        writer = ev.EventWriter(tmp_path, fd=w)
+        writer = EventWriter(tmp_path, fd=w)
         assert not writer.front_closed()
         os.close(r)
         assert writer.front_closed() and writer.front_gone

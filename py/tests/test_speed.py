@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from heartseg import config as cfgmod
-from heartseg.events import NullWriter, validate_record
+from heartseg.event_writer import NullWriter
+from heartseg.events import validate_record
 from heartseg.train import runtime
 from heartseg.train.loop import Trainer
 from heartseg.train.optim import TimeBudget, lr_at

@@ -12,7 +12,8 @@ import torch
 from heartseg import config as cfgmod
 from heartseg.checkpoint import load_checkpoint
 from heartseg.data import PatchSampler, make_train_loader, prepare
-from heartseg.events import NullWriter, validate_record
+from heartseg.event_writer import NullWriter
+from heartseg.events import validate_record
 from heartseg.model import build_model
 from heartseg.train.finalize import WeightAverage, bn_layers, recalibrate_bn
 from heartseg.train.loop import Trainer

@@ -9,7 +9,8 @@ import torch
 
 from heartseg import config as cfgmod
 from heartseg.data import PatchSampler, make_train_loader, prepare
-from heartseg.events import NullWriter, validate_record
+from heartseg.event_writer import NullWriter
+from heartseg.events import validate_record
 from heartseg.train.batch import unpack
 from heartseg.train.loop import Trainer
 from test_train_helpers import tiny_config_dict, tiny_dataset

@@ -15,7 +15,8 @@ import torch
 from heartseg import config as cfgmod
 from heartseg.checkpoint import load_checkpoint
 from heartseg.data import PatchSampler, make_train_loader, prepare
-from heartseg.events import EventWriter, validate_record
+from heartseg.event_writer import EventWriter
+from heartseg.events import validate_record
 from heartseg.train.loop import Trainer
 from heartseg.train.runfolder import LAST
 from test_train_helpers import PY_ROOT, engine, read_events, tiny_config_dict, tiny_dataset, write_config

@@ -139,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
 
     from heartseg import config as cfgmod
     from heartseg import events as ev
+    from heartseg.event_writer import EventWriter
     from heartseg import figures, layout
     from heartseg.commands.predict import save_nifti_like
     from heartseg.evaluation import command_events, emit_case, rows_for_case, write_results
@@ -151,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run).resolve() if args.run else None
     # the evaluation's own record (RUN/eval/events.jsonl), attached only once its inputs are fine: a refused
     # evaluation leaves the run untouched; the training's events.jsonl is never written
-    events = ev.EventWriter(None, file_name=layout.EVAL_EVENTS)
+    events = EventWriter(None, file_name=layout.EVAL_EVENTS)
     with command_events(events, "evaluate") as state:
         if run_dir is None:
             raise BadInput("give --run RUN (the folder for eval/; with --checkpoint it may be new)")

@@ -140,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
     from heartseg import config as cfgmod
     from heartseg import events as ev
+    from heartseg.event_writer import EventWriter
     from heartseg import layout
     from heartseg.data import preprocess_image
     from heartseg.evaluation import command_events
@@ -148,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     from heartseg.inference import predict_volume, restore_prediction, tta_note
 
     # the prediction's own record lives in --out; a run folder is only read
-    events = ev.EventWriter(None, file_name=layout.PREDICT_EVENTS)
+    events = EventWriter(None, file_name=layout.PREDICT_EVENTS)
     written: list[Path] = []
     with command_events(events, "predict") as state:
         if not args.run and not args.checkpoint:

@@ -43,6 +43,7 @@ class _HeldWriter:
 def run(args) -> int:
     from heartseg import config as config_mod
     from heartseg import events as ev
+    from heartseg.event_writer import EventWriter
     from heartseg.data import prepare
 
     try:
@@ -56,7 +57,7 @@ def run(args) -> int:
         cfg.data.cache_dir = args.cache_dir
     if args.workers is not None and args.workers < 1:
         raise BadInput(f"--workers: got {args.workers}, expected an integer >= 1")
-    writer = _HeldWriter(ev.EventWriter(None))
+    writer = _HeldWriter(EventWriter(None))
     writer.emit(ev.RunStart(command="preprocess", run_dir=args.run, config=config_mod.to_dict(cfg)))
     try:
         prepared = prepare(cfg.data, writer, workers=args.workers)

@@ -139,10 +139,11 @@ def run(args: argparse.Namespace) -> int:
     from nibabel.affines import voxel_sizes
 
     from heartseg import events as ev
+    from heartseg.event_writer import EventWriter
     from heartseg.evaluation import command_events, emit_case, rows_for_case, write_results
     from heartseg.metrics import binary_metrics, case_metrics
 
-    events = ev.EventWriter(None)
+    events = EventWriter(None)
     events.emit(ev.RunStart(command="score"))
     with command_events(events, "score") as state:
         pred, ref, out = Path(args.pred), Path(args.ref), Path(args.out)

@@ -46,12 +46,13 @@ def run(args) -> int:
     if every is not None:
         return folds.run_every_fold(args, every, run, _log)
     from heartseg import events as ev
+    from heartseg.event_writer import EventWriter
     from heartseg import layout
     from heartseg.train import distributed
     from heartseg.train.signals import OutputGuard
 
     info = distributed.from_env()
-    events = ev.EventWriter(None, enabled=info.is_main)
+    events = EventWriter(None, enabled=info.is_main)
     # a vanished front (its pipes closed) must not turn a print into a crash: output then goes to engine.log
     guard = OutputGuard(lambda: Path(args.run) / layout.ENGINE_LOG if info.is_main and events.path is not None else None)
     guard.__enter__()

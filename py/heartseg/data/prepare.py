@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from heartseg import events as ev
+from heartseg.event_writer import EventWriter
 from heartseg.data import cache
 from heartseg.data.discover import Case, Dataset, discover
 from heartseg.data.io import file_hash, read_header
@@ -113,7 +114,7 @@ def _pool_size(requested: int | None, jobs: int) -> int:
     return max(1, min(requested, jobs))
 
 
-def prepare(cfg, events: ev.EventWriter | None = None, *, workers: int | None = None) -> Prepared:
+def prepare(cfg, events: EventWriter | None = None, *, workers: int | None = None) -> Prepared:
     """Validate the dataset in cfg.root and bring every case into the cache; BadInput lists every problem.
 
     cfg is a heartseg.config.DataConfig. Emits Progress(stage='preprocess') per case and Warning events.

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from heartseg import events as ev
+from heartseg.event_writer import EventWriter, NullWriter
 from heartseg.checkpoint import LoadedCheckpoint, load_into, save_atomic
 from heartseg.config import Config, to_dict
 from heartseg.losses import build_loss
@@ -58,14 +59,14 @@ class Outcome:
 
 class Trainer:
     def __init__(self, cfg: Config, *, in_channels: int, out_channels: int, run_dir: Path | None = None,
-                 events: ev.EventWriter | None = None, info: DistInfo | None = None, stop: StopRequest | None = None,
+                 events: EventWriter | None = None, info: DistInfo | None = None, stop: StopRequest | None = None,
                  log: Callable[[str], None] | None = None, clock: Callable[[], float] = time.monotonic):
         if out_channels < 1 or in_channels < 1:
             raise ValueError(f"in/out channels must be >= 1, got {in_channels}, {out_channels}")
         self.cfg, self.in_channels, self.out_channels = cfg, in_channels, out_channels
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.info = info or DistInfo()
-        self.events = events or ev.NullWriter()
+        self.events = events or NullWriter()
         self.stop = stop or StopRequest()
         self.log = log or (lambda msg: None)
         self.epoch = 0  # completed epochs
