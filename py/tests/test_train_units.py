@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
