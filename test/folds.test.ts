@@ -262,7 +262,8 @@ describe('trainReducer: folds', () => {
     s = trainReducer(s, ev('eval_summary', {cases: 6, out_dir: '/r/folds/fold-0/eval', summary: summary(0.1, 0.1)}));
     expect(s.cv?.cv).toBeNull(); // one fold's evaluation is not the cross-validation
     s = trainReducer(s, ev('eval_summary', {cases: 6, out_dir: '/r/cv', summary: summary(0.86, 0.04), postprocess: ['largest']}));
-    expect(s.cv?.cv).toEqual({cases: 6, dice: [{label: 'left atrium', mean: 0.86, std: 0.04}], postprocess: ['largest']});
+    expect(s.cv?.cv).toEqual({cases: 6, dice: [{label: 'left atrium', mean: 0.86, std: 0.04}]});
+    expect(s.messages.at(-1)).toEqual({level: 'info', text: "the folds' ensemble post-processes with: largest (chosen on the held-out cases)"});
   });
 
   it('a fold started elsewhere (a job array) marks the strip but leaves the fold in view', () => {

@@ -6,6 +6,7 @@ import {AsyncQueue} from './app/queue.js';
 import type {Job, JobResult} from './app/types.js';
 import {type EngineEvent, type EventOf, metricNumber} from './events.js';
 import {CONTRACT} from './generated/contract.js';
+import {fmtSteps} from './format.js';
 import {readEvents} from './runs.js';
 import {watchRun} from './watch.js';
 
@@ -126,6 +127,11 @@ export function cvEvent(runDir: string): EventOf<'eval_summary'> | null {
   const chosen = doc.postprocess?.chosen;
   const postprocess = Array.isArray(chosen) && chosen.every((s) => typeof s === 'string') ? chosen as string[] : null;
   return {v: 1, type: 'eval_summary', time: now(), cases: doc.cases ?? 0, out_dir: dir, summary: doc.summary ?? {}, postprocess};
+}
+
+/** What the folds chose for their ensemble's post-processing, as headless and the Train screen say it. */
+export function ensemblePostprocessText(steps: readonly string[]): string {
+  return `the folds' ensemble post-processes with: ${fmtSteps(steps)} (chosen on the held-out cases)`;
 }
 
 /** True for the eval_summary of a cross-validation (out_dir RUN/cv), not of one fold's evaluation. */

@@ -1,8 +1,8 @@
 // Plain progress lines for terminals without the UI, CI logs and cluster jobs; --json prints one object at the end.
 import type {Job, JobResult} from './app/types.js';
 import {type EngineEvent, type EventOf, metricNumber} from './events.js';
-import {isCvSummary} from './folds.js';
-import {fmtDuration, fmtSteps, fmtValue, fmtZyx} from './format.js';
+import {ensemblePostprocessText, isCvSummary} from './folds.js';
+import {fmtDuration, fmtValue, fmtZyx} from './format.js';
 
 export interface Out {
   write(text: string): unknown;
@@ -88,7 +88,7 @@ export function eventLine(e: EngineEvent): string | null {
           .map(([m, st]) => `${m} ${statText(st)}`);
         lines.push(`  ${label}: ${parts.join('  ')}`);
       }
-      if (e.postprocess) lines.push(`  the folds' ensemble post-processes with: ${fmtSteps(e.postprocess)} (chosen on the held-out cases)`);
+      if (e.postprocess) lines.push(`  ${ensemblePostprocessText(e.postprocess)}`);
       return lines.join('\n');
     }
     case 'warning':

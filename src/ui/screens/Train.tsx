@@ -9,7 +9,7 @@ import {ProgressBar} from '../components/ProgressBar.js';
 import {errorText, useAsync} from '../hooks/useAsync.js';
 import {useKeys} from '../hooks/useKeys.js';
 import {useRunEvents} from '../hooks/useRunEvents.js';
-import {fmtDuration, fmtSteps} from '../../core/format.js';
+import {fmtDuration} from '../../core/format.js';
 import {fmtCount, fmtMb, fmtNum} from '../state/format.js';
 import type {TrainLaunch} from '../state/navReducer.js';
 import {epochEtaSeconds, type FoldRow, type FoldsState, initialTrain, replayTrain, runEtaSeconds, trainReducer, type TrainState} from '../state/trainReducer.js';
@@ -176,7 +176,7 @@ function FoldsStrip({cv}: {cv: FoldsState}) {
           </Text>
         </Text>
       ))}
-      {dice ? <Text> · cv Dice <Text bold color={c('green')}>{fmtNum(dice.mean, 3)} ± {fmtNum(dice.std, 3)}</Text>{cv.cv!.dice.length > 1 ? ` (${dice.label})` : ''} over {cv.cv!.cases} cases{cv.cv!.postprocess ? ` · ensemble post-processing ${fmtSteps(cv.cv!.postprocess)}` : ''}</Text> : null}
+      {dice ? <Text> · cv Dice <Text bold color={c('green')}>{fmtNum(dice.mean, 3)} ± {fmtNum(dice.std, 3)}</Text>{cv.cv!.dice.length > 1 ? ` (${dice.label})` : ''} over {cv.cv!.cases} cases</Text> : null}
     </Text>
   );
 }

@@ -1,6 +1,6 @@
 // Training state from engine events: progress, throughput, per-epoch history, memory and checkpoints. Pure.
 import {type EngineEvent, type EventOf, metricNumber} from '../../core/events.js';
-import {type CvSummary, type FoldState, type FoldStatus, isCvSummary} from '../../core/folds.js';
+import {type CvSummary, ensemblePostprocessText, type FoldState, type FoldStatus, isCvSummary} from '../../core/folds.js';
 import {commonReducer, initialCommon, pushMessage, type CommonState} from './common.js';
 import {fmtNum} from './format.js';
 
@@ -27,8 +27,7 @@ export type FoldRow = Pick<FoldState, 'status' | 'valDice'>;
 export interface FoldsState {
   folds: FoldRow[];
   current: number | null;
-  /** The cross-validated Dice, and the post-processing the folds chose for their ensemble. */
-  cv: (Pick<CvSummary, 'cases' | 'dice'> & {postprocess: string[] | null}) | null;
+  cv: Pick<CvSummary, 'cases' | 'dice'> | null;
 }
 
 export interface TrainState extends CommonState {
@@ -126,7 +125,9 @@ export function trainReducer(state: TrainState, event: EngineEvent): TrainState 
       if (!state.cv || !isCvSummary(event)) return state;
       const dice = Object.entries(event.summary).filter(([, m]) => m.dice)
         .map(([label, m]) => ({label, mean: metricNumber(m.dice.mean ?? null), std: metricNumber(m.dice.std ?? null)}));
-      return {...state, cv: {...state.cv, cv: {cases: event.cases, dice, postprocess: event.postprocess ?? null}}};
+      const cv = {...state.cv, cv: {cases: event.cases, dice}};
+      if (!event.postprocess) return {...state, cv};
+      return {...state, cv, messages: pushMessage(state.messages, {level: 'info', text: ensemblePostprocessText(event.postprocess)})};
     }
     case 'data_summary':
       return {
