@@ -170,6 +170,46 @@ describe('Configure', () => {
     expect(c.config).toEqual(core.saved[0].config);
   });
 
+  // from home, so that esc has somewhere to go back to
+  async function fromHome() {
+    const app = render(<App core={new FakeCore()} size={{columns: 80, rows: 24}} colour={false} />);
+    await until(app.lastFrame, (f) => f.includes('torch'));
+    await press(app.stdin, 'c');
+    await until(app.lastFrame, planned);
+    return app;
+  }
+
+  it('esc with unsaved edits asks once before leaving; with none (or once saved) it leaves at once', async () => {
+    const {lastFrame, stdin} = await fromHome();
+    await find(stdin, 'train.epochs');
+    await typeValue(stdin, '3');
+    await press(stdin, KEY.enter, KEY.escape);
+    let frame = await until(lastFrame, (f) => f.includes('the edits are not saved'));
+    expect(frame).toContain('heartseg › configure');
+    expect(frame).toMatch(/train\.epochs\s+3\s+user/); // nothing dropped yet
+    await press(stdin, 'w');
+    await until(lastFrame, (f) => f.includes('saved to'));
+    await press(stdin, KEY.escape);
+    frame = await until(lastFrame, (f) => !f.includes('heartseg › configure'));
+    expect(frame).toContain('heartseg › home');
+  });
+
+  it('an edit after the question asks again', async () => {
+    const {lastFrame, stdin} = await fromHome();
+    await find(stdin, 'train.epochs');
+    await typeValue(stdin, '3');
+    await press(stdin, KEY.enter, KEY.escape);
+    await until(lastFrame, (f) => f.includes('the edits are not saved'));
+    await typeValue(stdin, '4');
+    await press(stdin, KEY.enter);
+    await until(lastFrame, (f) => /train\.epochs\s+4\s+user/.test(f));
+    await press(stdin, KEY.escape);
+    await until(lastFrame, (f) => f.includes('the edits are not saved'));
+    expect(lastFrame()).toContain('heartseg › configure');
+    await press(stdin, KEY.escape);
+    await until(lastFrame, (f) => f.includes('heartseg › home'));
+  });
+
   it('fits an 80x24 terminal', async () => {
     const {lastFrame} = mount();
     const frame = await until(lastFrame, planned);

@@ -132,6 +132,14 @@ export function Configure({core, go, back, root}: ScreenProps & {root?: string})
     if (trainAsked.config !== configJson && !trainAsked.duringPlan) return setNote('the config changed: press t again to train it');
     train();
   }, [trainAsked, waiting]); // eslint-disable-line react-hooks/exhaustive-deps
+  // esc with edits neither saved nor trained asks once: leaving drops them
+  const [leaveAsked, setLeaveAsked] = useState(false);
+  useEffect(() => setLeaveAsked(false), [configJson]);
+  const leave = () => {
+    if (!form.dirty || leaveAsked) return back();
+    setLeaveAsked(true);
+    setNote('the edits are not saved: esc again leaves without them (w saves, t trains)');
+  };
   const editing = form.editing !== null;
   useKeys(
     editing
@@ -150,7 +158,7 @@ export function Configure({core, go, back, root}: ScreenProps & {root?: string})
           w: save,
           t: train,
           '/': () => setFinding(true),
-          escape: back,
+          escape: leave,
         },
     {isActive: !finding, onText: editing ? (t) => dispatch({type: 'input', text: t}) : undefined},
   );
