@@ -128,7 +128,8 @@ def training(s: dict[str, Any], dry: bool, data_root: Path, work: Path, seconds:
     if dry:
         cfg["data"].update(patch=s["patch"], batch=s["batch"], workers=0, spacing=None)
         cfg["model"] = {"features": s["features"]}
-        cfg["train"].update(epochs=3, iters_per_epoch=2, val_every=1, device="auto", precision="fp32",
+        # the clock ends the run, as in real mode: a fixed few epochs could end before the SIGTERM arrives
+        cfg["train"].update(epochs=10_000, iters_per_epoch=2, val_every=1, device="auto", precision="fp32",
                             layout="contiguous", bn_recalibration=2, threads=1)
         cfg["infer"] = {"sw_batch": 1, "overlap": 0.25}
     cfg_path = work / "config.json"
