@@ -256,3 +256,64 @@ def curves_figure(events_path: Path, path: Path, title: str = "") -> Path | None
         fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _elapsed_val_dice(epochs: Sequence[Mapping[str, object]]) -> tuple[list[float], list[float]]:
+    """(minutes since the start, validation Dice) per validated epoch; a resumed run's repeated epoch counts once."""
+    by_epoch = {int(r["epoch"]): r for r in epochs}  # type: ignore[call-overload]
+    minutes, xs, ys = 0.0, [], []
+    for e in sorted(by_epoch):
+        rec = by_epoch[e]
+        minutes += float(rec.get("seconds") or 0.0) / 60.0  # type: ignore[arg-type]
+        dice = rec.get("val_dice")
+        if isinstance(dice, (int, float)) and not isinstance(dice, bool):
+            xs.append(minutes)
+            ys.append(float(dice))
+    return xs, ys
+
+
+def folds_figure(curves: Mapping[int, Sequence[Mapping[str, object]]], rows: Sequence[Mapping[str, object]],
+                 path: Path, title: str = "") -> Path:
+    """A cross-validation at a glance: each fold's validation Dice over training time (its epoch_end events), and
+    the Dice of every held-out case beside its fold (rows: fold, case, label, dice; the line is the mean)."""
+    if not rows:
+        raise ValueError("folds_figure needs at least one held-out case row")
+    folds = sorted({int(r["fold"]) for r in rows} | set(curves))  # type: ignore[call-overload]
+    colors = plt.get_cmap("tab10")
+    fig, (ax_t, ax_c) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
+    drawn = 0
+    for k in folds:
+        xs, ys = _elapsed_val_dice(curves.get(k, ()))
+        if ys:
+            ax_t.plot(xs, ys, marker="o" if len(ys) < 30 else None, ms=3, color=colors(k % 10), label=f"fold {k}")
+            drawn += 1
+    if drawn:
+        ax_t.legend(fontsize=8)
+    else:
+        ax_t.text(0.5, 0.5, "no validation Dice in the folds' events", transform=ax_t.transAxes, ha="center")
+    ax_t.set_xlabel("training time (min, validation included)")
+    ax_t.set_ylabel("validation Dice (training grid)")
+    ax_t.grid(alpha=0.3)
+    labels = sorted({str(r["label"]) for r in rows})
+    for li, label in enumerate(labels):
+        marker = "o^sDv"[li % 5]
+        for k in folds:
+            vals = np.array([float(r["dice"]) for r in rows  # type: ignore[arg-type]
+                             if int(r["fold"]) == k and str(r["label"]) == label], dtype=float)  # type: ignore
+            if len(vals):
+                jitter = np.linspace(-0.12, 0.12, len(vals)) if len(vals) > 1 else np.zeros(1)
+                ax_c.scatter(np.full(len(vals), k) + jitter, vals, s=18, marker=marker, color=colors(k % 10))
+                ax_c.plot([k - 0.25, k + 0.25], [vals.mean()] * 2, color=colors(k % 10))
+        dice = np.array([float(r["dice"]) for r in rows if str(r["label"]) == label], dtype=float)  # type: ignore
+        spread = float(dice.std(ddof=1)) if len(dice) > 1 else 0.0  # as cv/summary.json's std
+        ax_c.axhline(dice.mean(), color="#444444", ls=("--", ":", "-.")[li % 3], lw=1,
+                     label=f"{label}, {len(dice)} cases: {dice.mean():.3f} ± {spread:.3f}")
+    ax_c.set_xticks(folds, [str(k) for k in folds])
+    ax_c.set_xlabel("fold")
+    ax_c.set_ylabel("Dice of each held-out case")
+    ax_c.legend(fontsize=8, loc="best")  # not over a case: the low ones matter most
+    ax_c.grid(axis="y", alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -52,11 +52,14 @@ FOLD_DIR = "folds/fold-{fold}"
 ALL_DIR = "folds/all"
 """The sub-run of the model trained on every case (--all)."""
 CV = "cv"
-"""Cross-validated metrics of a fold run: cv/metrics.csv (per case, with its fold) and cv/summary.json."""
+"""Cross-validated metrics of a fold run: cv/metrics.csv (per case, with its fold), cv/summary.json and
+cv/folds.png."""
 CV_METRICS = "cv/metrics.csv"
 """One row per case and label, with the fold that held the case out."""
 CV_SUMMARY = "cv/summary.json"
 """Per label and metric over every case, per fold, and the post-processing the folds chose."""
+CV_FIGURE = "cv/folds.png"
+"""Each fold's validation Dice over training time, and every held-out case's Dice beside its fold."""
 
 # --- a prediction folder (--out DIR) -------------------------------------------------------------------------------
 PREDICT_MANIFEST = "heartseg-predict.json"

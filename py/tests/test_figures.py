@@ -94,3 +94,34 @@ def test_slices_shape_mismatch(tmp_path):
     image, ref, pred = masks()
     with pytest.raises(ValueError, match="shapes differ"):
         figures.slices_figure(image, ref, pred[:-1], (1, 1, 1), tmp_path / "x.png")
+
+
+def _epoch(e, seconds, dice):
+    return {"v": 1, "type": "epoch_end", "time": e, "epoch": e, "epochs": 3, "train_loss": 1.0, "lr": 1e-3,
+            "seconds": seconds, "memory": {"cpu_rss_mb": 1.0}, "val_dice": dice}
+
+
+@pytest.mark.parametrize("epochs, expected", [
+    ([], ([], [])),
+    ([_epoch(1, 60, 0.5), _epoch(2, 120, None), _epoch(3, 60, 0.7)], ([1.0, 4.0], [0.5, 0.7])),
+    # a resumed run repeats epoch 2: the later record wins, the time is counted once
+    ([_epoch(1, 60, 0.5), _epoch(2, 30, 0.6), _epoch(2, 90, 0.65)], ([1.0, 2.5], [0.5, 0.65])),
+])
+def test_elapsed_val_dice(epochs, expected):
+    assert figures._elapsed_val_dice(epochs) == expected
+
+
+def test_folds_figure(tmp_path):
+    rows = [{"fold": k, "case": f"c{k}{i}", "label": label, "dice": 0.8 + 0.03 * k + 0.01 * i}
+            for k in range(3) for i in range(2) for label in ("atrium", "ventricle")]
+    curves = {0: [_epoch(1, 60, 0.5), _epoch(2, 60, 0.7)], 1: [], 2: [_epoch(1, 50, 0.6)]}
+    out = figures.folds_figure(curves, rows, tmp_path / "cv" / "folds.png", title="t")
+    assert read_png(out).var() > 0
+    # no curves at all (events lost): the held-out panel is still drawn
+    assert read_png(figures.folds_figure({}, rows[:1], tmp_path / "one.png")).var() > 0
+
+
+def test_folds_figure_needs_rows(tmp_path):
+    with pytest.raises(ValueError, match="at least one held-out case"):
+        figures.folds_figure({0: [_epoch(1, 60, 0.5)]}, [], tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()

@@ -51,6 +51,7 @@ def test_every_fold_then_cross_validated_metrics(four, tmp_path, capsys, restore
     assert summary["summary"]["left atrium"]["dice"]["mean"] == pytest.approx(sum(dice) / 4)
     out = capsys.readouterr().out
     assert "cross-validation, 2 folds, 4 cases" in out
+    assert (run / layout.CV_FIGURE).stat().st_size > 0 and f"(figure: {run / layout.CV_FIGURE})" in out
     # every fold scored each post-processing candidate on its held-out cases; cv/ records the choice among them
     trial = []
     for k in range(2):

@@ -3,8 +3,8 @@
 Each fold k is a complete, ordinary run in RUN/folds/fold-k (its own config.json with data.fold = k, split.json,
 events, checkpoints), trained in turn; RUN/config.json keeps the parent's config (data.fold null). When every fold
 has its checkpoints/final.pt, each is evaluated on its own validation cases (RUN/folds/fold-k/eval/) and the
-cross-validated metrics are written to RUN/cv/: metrics.csv (one row per case and label, with its fold) and
-summary.json (per label and metric over all cases, and per fold). `--resume` on RUN continues: finished folds are
+cross-validated metrics are written to RUN/cv/: metrics.csv (one row per case and label, with its fold),
+summary.json (per label and metric over all cases, and per fold) and folds.png (heartseg.figures.folds_figure). `--resume` on RUN continues: finished folds are
 kept, an interrupted one resumes from its last.pt, the rest start. The folds follow data/prepared.fold_of.
 """
 
@@ -168,14 +168,24 @@ def write_cv(parent: Path, folds: int, log: Callable[[str], None] = print) -> in
            "checkpoint": "final", "summary": summarize(rows), "per_fold": per_fold,
            "postprocess": {"configured": configured, "chosen": chosen, "mean_dice": means}}
     atomic_write_text(parent / layout.CV_SUMMARY, json.dumps(ev.jsonable(doc), indent=2, allow_nan=False) + "\n")
+    figure = _folds_figure(parent, folds, rows)
     for label, metrics in doc["summary"].items():
         dice = metrics["dice"]
         log(f"heartseg: cross-validation, {folds} folds, {doc['cases']} cases: {label} Dice {dice['mean']:.4f} "
-            f"± {dice['std']:.4f} -> {cv}")
+            f"± {dice['std']:.4f} -> {cv} (figure: {figure})")
     tried = ", ".join(f"{name} {dice:.4f}" for name, dice in means.items())
     log(f"heartseg: post-processing for the folds' ensemble: {ppc.candidate_name(chosen)} (mean Dice of the held-out "
         f"cases per choice: {tried}; the metrics above use {ppc.candidate_name(configured)})")
     return 0
+
+
+def _folds_figure(parent: Path, folds: int, rows: list[dict[str, Any]]) -> Path:
+    """RUN/cv/folds.png: each fold's validation curve over time, and its held-out cases' Dice."""
+    from heartseg import figures
+
+    curves = {k: figures.read_epoch_ends(parent / layout.fold_dir(k) / layout.EVENTS) for k in range(folds)}
+    return figures.folds_figure(curves, rows, parent / layout.CV_FIGURE,
+                                title=f"{parent.name}: {folds}-fold cross-validation, final models")
 
 
 def _fold_postprocess(sub: Path) -> list[str]:

@@ -34,6 +34,7 @@ export const CONTRACT = {
     "cv": "cv",
     "cv_metrics": "cv/metrics.csv",
     "cv_summary": "cv/summary.json",
+    "cv_figure": "cv/folds.png",
     "predict_manifest": "heartseg-predict.json",
     "predict_events": "heartseg-predict.events.jsonl",
     "predict_log": "heartseg-predict.log",
