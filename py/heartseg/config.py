@@ -165,6 +165,8 @@ class TrainConfig(Section):
     """Stop after this many validations without a better Dice (0 means never stop early)."""
     loss: Literal["dice_ce", "dice"] = "dice_ce"
     """'dice_ce' (soft Dice + cross-entropy) or 'dice'."""
+    deep_supervision: bool = False
+    """Also score the decoder's coarser levels (nnU-Net style; training only, final.pt is a plain U-Net)."""
     seed: int = setting(0, flag="seed", arg="N")
     """Seed for weights, sampling and augmentation."""
     deterministic: bool = False

@@ -73,19 +73,25 @@ class UNet3D(nn.Module):
             self.decoder_layers.append(DoubleConv(f * 2, f))
         self.final_conv = nn.Conv3d(feats[0], out_channels, kernel_size=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def decode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The decoder's output at every level, coarsest first (the last is at the input's resolution)."""
         skips = []
         for enc in self.encoder_layers:
             x = enc(x)
             skips.append(x)
             x = self.pool(x)
         x = self.bottleneck(x)
+        levels = []
         for up, dec, skip in zip(self.upconvs, self.decoder_layers, reversed(skips)):
             x = up(x)
             if x.shape[2:] != skip.shape[2:]:
                 x = _pad_to(x, skip.shape[2:])
             x = dec(torch.cat((skip, x), dim=1))
-        return self.final_conv(x)
+            levels.append(x)
+        return levels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.final_conv(self.decode(x)[-1])
 
     def architecture(self) -> dict[str, Any]:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels, "features": list(self.features)}

@@ -27,6 +27,7 @@ from heartseg import events as ev
 from heartseg.event_writer import EventWriter, NullWriter
 from heartseg.checkpoint import LoadedCheckpoint, load_into, save_atomic
 from heartseg.config import Config, to_dict
+from heartseg.deep_supervision import DS_STATE, DeepSupervised, DeepSupervisionLoss, heads_for as ds_heads
 from heartseg.losses import build_loss
 from heartseg.model import build_model
 from heartseg.train import distributed
@@ -87,6 +88,8 @@ class Trainer:
         self.timing: dict[str, float] = {"step": 0.0, "validation": 0.0, "save": 0.0}
         """Longest recent durations, seconds: what the end of a time-budgeted run must leave room for."""
         self.choice: Choice | None = None
+        self.ds_heads: torch.nn.ModuleList | None = None
+        """The deep-supervision heads while training with train.deep_supervision (saved in last.pt for resume)."""
         self.budget: TimeBudget | None = None
         self._last_save = clock()
         self._loss_acc: torch.Tensor | None = None
@@ -115,11 +118,16 @@ class Trainer:
             report = load_into(model, init.state_dict, strict=False, file=init.path)
         if resume is not None:
             load_into(model, resume.state_dict, strict=True, file=resume.path)
-        model.to(self.device)
+        trained: torch.nn.Module = model
+        if t.deep_supervision:
+            trained = DeepSupervised(model, ds_heads(model, resume))
+        trained.to(self.device)
         if t.layout == "channels_last":
-            model.to(memory_format=torch.channels_last_3d)
-        net = distributed.wrap(model, self.info, self.device, sync_bn=t.sync_bn)
-        self.model = distributed.unwrap(net)  # BatchNorm conversion replaced modules: keep the live ones
+            trained.to(memory_format=torch.channels_last_3d)
+        net = distributed.wrap(trained, self.info, self.device, sync_bn=t.sync_bn)
+        live = distributed.unwrap(net)  # BatchNorm conversion replaced modules: keep the live ones
+        self.model = live.unet if t.deep_supervision else live
+        self.ds_heads = live.heads if t.deep_supervision else None
         self.net = torch.compile(net) if t.compile else net
         cuda = self.device.type == "cuda"
         self.optimizer = build_optimizer(self.net.parameters(), cfg.optim, fused=True)
@@ -132,6 +140,8 @@ class Trainer:
         if warning and self.info.is_main:
             self.events.emit(ev.Warning(message=warning, hint="see pytorch issues 163539 and 166122"))
         self.loss_fn = build_loss(t.loss, reduce_sums=distributed.sum_tensor if self.info.enabled else None)
+        if t.deep_supervision:
+            self.loss_fn = DeepSupervisionLoss(self.loss_fn, len(cfg.model.features))
         if resume is not None:
             self._restore(resume)
         if t.minutes > 0:
@@ -317,7 +327,8 @@ class Trainer:
             metrics={"val_dice": last.get("val_dice"), "val_loss": last.get("val_loss"),
                      "train_loss": last.get("train_loss"), "best_dice": self.best["dice"]},
             history=list(self.history), world_size=self.info.world_size,
-            data={**(getattr(self, "data_info", None) or {}), "timing": dict(self.timing)})
+            data={**(getattr(self, "data_info", None) or {}), "timing": dict(self.timing),
+                  **({DS_STATE: self.ds_heads.state_dict()} if self.ds_heads is not None else {})})
 
     def save(self, kind: str) -> Path | None:
         """Write last.pt or best.pt atomically (rank 0 only) and emit a checkpoint event."""

@@ -208,6 +208,10 @@ export interface TrainConfig {
    */
   loss: 'dice_ce' | 'dice';
   /**
+   * Also score the decoder's coarser levels (nnU-Net style; training only, final.pt is a plain U-Net).
+   */
+  deep_supervision: boolean;
+  /**
    * Seed for weights, sampling and augmentation.
    */
   seed: number;
