@@ -9,13 +9,16 @@ class), so a coarse target stays centred on the full-resolution one, unlike stri
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from heartseg.model import UNet3D
+
+if TYPE_CHECKING:
+    from heartseg.checkpoint import LoadedCheckpoint
 
 DS_STATE = "deep_supervision_heads"
 """Key of the heads' state_dict in a full checkpoint (last.pt, best.pt)."""
@@ -56,9 +59,9 @@ class DeepSupervised(nn.Module):
 
     def __init__(self, unet: UNet3D, heads: nn.ModuleList):
         super().__init__()
-        if len(heads) != len(level_weights(len(unet.features))) - 1:
-            raise ValueError(f"{len(heads)} heads for a {len(unet.features)}-level U-Net: expected "
-                             f"{len(level_weights(len(unet.features))) - 1}")
+        expected = len(level_weights(len(unet.features))) - 1
+        if len(heads) != expected:
+            raise ValueError(f"{len(heads)} heads for a {len(unet.features)}-level U-Net: expected {expected}")
         self.unet, self.heads = unet, heads
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -86,15 +89,14 @@ class DeepSupervisionLoss(nn.Module):
         return total
 
 
-def heads_for(unet: UNet3D, resume: object | None = None) -> nn.ModuleList:
-    """New heads, or a resumed run's own (`resume`: a LoadedCheckpoint whose full checkpoint has DS_STATE)."""
+def heads_for(unet: UNet3D, resume: LoadedCheckpoint | None = None) -> nn.ModuleList:
+    """New heads, or a resumed run's own (its full checkpoint has DS_STATE)."""
     heads = build_heads(unet)
     if resume is None:
         return heads
-    full = getattr(resume, "full", None) or {}
-    state = full.get(DS_STATE)
+    state = (resume.full or {}).get(DS_STATE)
     if state is None:
-        raise ValueError(f"{getattr(resume, 'path', 'the checkpoint')}: no deep-supervision heads "
+        raise ValueError(f"{resume.path}: no deep-supervision heads "
                          f"({DS_STATE}); it was trained without train.deep_supervision, which a resume cannot change")
     heads.load_state_dict(state, strict=True)
     return heads

@@ -219,12 +219,17 @@ def read_epoch_ends(events_path: Path) -> list[dict]:
     return records
 
 
+def _last_per_epoch(epochs: Sequence[Mapping[str, object]]) -> dict[int, Mapping[str, object]]:
+    """epoch -> its epoch_end record; a resumed run repeats epochs: the last one wins."""
+    return {int(r["epoch"]): r for r in epochs}  # type: ignore[call-overload]
+
+
 def curves_figure(events_path: Path, path: Path, title: str = "") -> Path | None:
     """Loss and validation Dice per epoch from RUN/events.jsonl; None when the run has no epoch_end events."""
     epochs = read_epoch_ends(events_path)
     if not epochs:
         return None
-    by_epoch = {int(r["epoch"]): r for r in epochs}  # a resumed run repeats epochs: the last one wins
+    by_epoch = _last_per_epoch(epochs)
     xs = sorted(by_epoch)
 
     def series(key: str) -> tuple[list[int], list[float]]:
@@ -260,7 +265,7 @@ def curves_figure(events_path: Path, path: Path, title: str = "") -> Path | None
 
 def _elapsed_val_dice(epochs: Sequence[Mapping[str, object]]) -> tuple[list[float], list[float]]:
     """(minutes since the start, validation Dice) per validated epoch; a resumed run's repeated epoch counts once."""
-    by_epoch = {int(r["epoch"]): r for r in epochs}  # type: ignore[call-overload]
+    by_epoch = _last_per_epoch(epochs)
     minutes, xs, ys = 0.0, [], []
     for e in sorted(by_epoch):
         rec = by_epoch[e]

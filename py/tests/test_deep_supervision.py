@@ -64,11 +64,12 @@ def test_downsample_labels_same_size_is_unchanged():
     assert torch.equal(downsample_labels(target, (4, 4, 4), 3), target)
 
 
-def test_strided_sampling_would_shift_a_block_that_majority_keeps():
-    # a one-voxel-thick slab at odd z: strided sampling (z=0, 2) misses it; a 2-thick slab at z=1..2 would split
+def test_downsample_labels_by_majority_not_strided_sampling():
+    # slab z=1..2: strided sampling (z=0, 2) would give [0, 1]; each block holds 2 of 4, ties, so background
     target = torch.zeros(1, 4, 2, 2, dtype=torch.long)
     target[0, 1:3] = 1
-    assert downsample_labels(target, (2, 1, 1), 2).tolist() == [[[[0]], [[0]]]]  # 2 of 4 each: ties, background
+    assert downsample_labels(target, (2, 1, 1), 2).tolist() == [[[[0]], [[0]]]]
+    # slab z=0..2: strided sampling would give [1, 1]; the second block holds 2 of 4, so only the first is 1
     target[0, 0:2] = 1
     assert downsample_labels(target, (2, 1, 1), 2).tolist() == [[[[1]], [[0]]]]
 

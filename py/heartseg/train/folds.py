@@ -4,8 +4,9 @@ Each fold k is a complete, ordinary run in RUN/folds/fold-k (its own config.json
 events, checkpoints), trained in turn; RUN/config.json keeps the parent's config (data.fold null). When every fold
 has its checkpoints/final.pt, each is evaluated on its own validation cases (RUN/folds/fold-k/eval/) and the
 cross-validated metrics are written to RUN/cv/: metrics.csv (one row per case and label, with its fold),
-summary.json (per label and metric over all cases, and per fold) and folds.png (heartseg.figures.folds_figure). `--resume` on RUN continues: finished folds are
-kept, an interrupted one resumes from its last.pt, the rest start. The folds follow data/prepared.fold_of.
+summary.json (per label and metric over all cases, and per fold) and folds.png (heartseg.figures.folds_figure).
+`--resume` on RUN continues: finished folds are kept, an interrupted one resumes from its last.pt, the rest start.
+The folds follow data/prepared.fold_of.
 """
 
 from __future__ import annotations

@@ -319,7 +319,7 @@ class Trainer:
     # --- checkpoints ---------------------------------------------------------------------------------------------
     def checkpoint_dict(self) -> dict[str, Any]:
         last = self.history[-1] if self.history else {}
-        return full_checkpoint(
+        state = full_checkpoint(
             model_state=self.model.state_dict(), architecture=self.model.architecture(), config=to_dict(self.cfg),
             epoch=self.epoch, global_step=self.global_step, optimizer=self.optimizer.state_dict(),
             scheduler=self.schedule.state_dict(), scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
@@ -327,8 +327,10 @@ class Trainer:
             metrics={"val_dice": last.get("val_dice"), "val_loss": last.get("val_loss"),
                      "train_loss": last.get("train_loss"), "best_dice": self.best["dice"]},
             history=list(self.history), world_size=self.info.world_size,
-            data={**(getattr(self, "data_info", None) or {}), "timing": dict(self.timing),
-                  **({DS_STATE: self.ds_heads.state_dict()} if self.ds_heads is not None else {})})
+            data={**(getattr(self, "data_info", None) or {}), "timing": dict(self.timing)})
+        if self.ds_heads is not None:
+            state[DS_STATE] = {k: v.detach().cpu() for k, v in self.ds_heads.state_dict().items()}
+        return state
 
     def save(self, kind: str) -> Path | None:
         """Write last.pt or best.pt atomically (rank 0 only) and emit a checkpoint event."""
