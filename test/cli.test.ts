@@ -4,6 +4,7 @@ import path from 'node:path';
 import {execa} from 'execa';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {commandIndex, runCli} from '../src/cli.js';
+import {CONTRACT} from '../src/core/generated/contract.js';
 
 const repo = path.resolve(__dirname, '..');
 const fake = path.join(repo, 'test', 'fixtures', 'fake-engine.mjs');
@@ -68,6 +69,13 @@ describe('dispatch', () => {
     const r = await cli(['train', '--help']);
     expect(r.out).toMatch(/--epochs N +Number of epochs.*\(default 100\)/);
     expect(r.out).toMatch(/--patch Z,Y,X .*\(default 64,128,128\)/);
+  });
+
+  it('names the planner\'s default budgets, as the engine\'s contract gives them, in the plan help', async () => {
+    const r = await cli(['plan', '--help']);
+    expect(r.code).toBe(0);
+    const {cpu, cuda} = CONTRACT.plan_budget_minutes;
+    expect(r.out).toContain(`(default: ${cpu} on a CPU, ${cuda} on a GPU)`);
   });
 });
 

@@ -27,3 +27,16 @@ def test_a_changed_field_makes_the_schema_stale(monkeypatch):
     finally:
         config.json_schema.cache_clear()
     assert after != before
+
+
+def test_the_default_plan_budgets_come_from_the_planner(monkeypatch):
+    import argparse
+
+    from heartseg.commands import plan as plan_cmd
+    from heartseg.planning import rules
+
+    monkeypatch.setitem(rules.DEFAULT_BUDGET_MINUTES, "cpu", 33.0)
+    assert schema.documents()["contract.json"]["plan_budget_minutes"] == {"cpu": 33.0, "cuda": 120.0}
+    parser = argparse.ArgumentParser()
+    plan_cmd.add_arguments(parser)
+    assert "default: 33 on a CPU, 120 on a GPU" in " ".join(parser.format_help().split())

@@ -1,6 +1,7 @@
 // heartseg plan DATA: the engine's proposed config for a dataset and device, with one reason per choice.
 import {flatten, formatFieldValue} from '../core/config.js';
 import {fmtDuration} from '../core/format.js';
+import {CONTRACT} from '../core/generated/contract.js';
 import {type CommandSpec, type Context, coreFor, existingPath, expectPositionals, helpText, parseCommand, str, UsageError} from './common.js';
 
 const USAGE = 'heartseg plan DATA [--device auto|cpu|cuda] [--budget-minutes M] [--cache-dir DIR] [--threads N] [--json]';
@@ -13,7 +14,7 @@ export const help = helpText({
     + 'broken dataset is refused (exit 2) with every problem. `heartseg train DATA` starts from this plan.',
   options: [
     '  --device D          plan for auto (CUDA when torch sees one), cpu or cuda (default auto)',
-    '  --budget-minutes M  training time to plan for (default: 45 on a CPU, 120 on a GPU)',
+    `  --budget-minutes M  training time to plan for (default: ${CONTRACT.plan_budget_minutes.cpu} on a CPU, ${CONTRACT.plan_budget_minutes.cuda} on a GPU)`,
     '  --cache-dir DIR     preprocessed-case cache to read label sizes from',
     '  --threads N         CPU threads the training will use (train.threads; 0: all): the plan is timed with them',
   ],

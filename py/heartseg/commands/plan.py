@@ -20,12 +20,18 @@ def _positive_minutes(text: str) -> float:
     return value
 
 
+def _default_budget_text() -> str:
+    from heartseg.planning.rules import DEFAULT_BUDGET_MINUTES as B
+
+    return f"{B['cpu']:g} on a CPU, {B['cuda']:g} on a GPU"
+
+
 def add_arguments(p) -> None:
     p.add_argument("data", metavar="DATA", help="dataset folder (Decathlon layout)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="plan for this device (auto: CUDA when torch sees one)")
     p.add_argument("--budget-minutes", type=_positive_minutes, default=None,
-                   help="training time to plan for (default: 45 on a CPU, 120 on a GPU)")
+                   help=f"training time to plan for (default: {_default_budget_text()})")
     p.add_argument("--cache-dir", default="", help="preprocessed-case cache to read label sizes from")
     p.add_argument("--threads", type=int, default=0, metavar="N",
                    help="CPU threads the training will use (train.threads; 0: torch's default): the plan is timed with them")

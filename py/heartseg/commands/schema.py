@@ -1,8 +1,8 @@
 """`schema [--out DIR] [--check]`: write (or compare) the contract files the front derives everything from.
 
 schema/config.schema.json (from heartseg.config), schema/events.schema.json (from heartseg.events) and
-schema/contract.json (run-folder names, exit codes, metric names, the event version). Run `npm run schema` after
-changing any of them: it also regenerates the front's TypeScript types.
+schema/contract.json (run-folder names, exit codes, metric names, the event version, the plans' default budgets).
+Run `npm run schema` after changing any of them: it also regenerates the front's TypeScript types.
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ def _sidecar_suffix() -> str:
     return SIDECAR_SUFFIX
 
 
+def _plan_budget_minutes() -> dict[str, float]:
+    from heartseg.planning.rules import DEFAULT_BUDGET_MINUTES
+
+    return dict(DEFAULT_BUDGET_MINUTES)
+
+
 def add_arguments(p) -> None:
     p.add_argument("--out", metavar="DIR", help=f"folder to write (default: {DEFAULT_OUT})")
     p.add_argument("--check", action="store_true", help="write nothing; exit 2 naming each file that is stale")
@@ -61,6 +67,8 @@ def documents() -> dict[str, Any]:
         "apply_keys": list(_apply_keys()),
         # `export --out FILE` writes FILE + this suffix beside it (architecture and preprocessing)
         "export_sidecar_suffix": _sidecar_suffix(),
+        # minutes of training `plan`/`train` size a plan for when no budget is given, per device kind
+        "plan_budget_minutes": _plan_budget_minutes(),
     }
     return {
         "config.schema.json": {"$comment": "Generated from py/heartseg/config.py by `python -m heartseg schema`.",

@@ -122,5 +122,9 @@ export const CONTRACT = {
     "infer.checkpoint",
     "infer.tta"
   ],
-  "export_sidecar_suffix": ".json"
+  "export_sidecar_suffix": ".json",
+  "plan_budget_minutes": {
+    "cpu": 40,
+    "cuda": 120
+  }
 } as const;
