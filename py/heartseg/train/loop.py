@@ -4,11 +4,11 @@ Everything comes from the Config; resume restores the exact state (model, optimi
 global step, partial-epoch sums), and the patch sampler is stateless per global step, so a resumed run
 continues the same sequence of batches as an uninterrupted one.
 
-Speed: precision and memory layout 'auto' are chosen by timing the model at start (runtime.choose_for); with
-train.minutes the schedule runs on elapsed time and the run ends on time with lr 0 (optim.TimeBudget); the loss
-stays on the device and is read at sync points (every step on a CPU, where reading is free, every SYNC_EVERY_CUDA
-steps on a GPU); last.pt is written every train.checkpoint_minutes and at the end; one batch stream (one
-DataLoader, its workers alive) serves the whole run.
+Speed: precision and memory layout 'auto' are chosen by timing the model at start (train/start.py,
+runtime.choose_for); with train.minutes the schedule runs on elapsed time and the run ends on time with lr 0
+(optim.TimeBudget); the loss stays on the device and is read at sync points (every step on a CPU, where reading is
+free, every start.SYNC_EVERY_CUDA steps on a GPU); last.pt is written every train.checkpoint_minutes and at the end;
+one batch stream (one DataLoader, its workers alive) serves the whole run.
 """
 
 from __future__ import annotations
@@ -25,25 +25,22 @@ import torch
 
 from heartseg import events as ev
 from heartseg.event_writer import EventWriter, NullWriter
-from heartseg.checkpoint import LoadedCheckpoint, load_into, save_atomic
+from heartseg.checkpoint import LoadedCheckpoint, save_atomic
 from heartseg.config import Config, to_dict
-from heartseg.deep_supervision import DS_STATE, DeepSupervised, DeepSupervisionLoss, heads_for as ds_heads
-from heartseg.losses import build_loss
-from heartseg.model import build_model
+from heartseg.deep_supervision import DS_STATE
 from heartseg.train import distributed
 from heartseg.train.distributed import DistInfo
 from heartseg.train.memory import snapshot
-from heartseg.train.runtime import Choice, amp_dtype, choose_for, seed_everything, slow_amp_warning
-from heartseg.train.optim import StepSchedule, TimeBudget, build_optimizer
+from heartseg.train.runtime import Choice
+from heartseg.train.optim import TimeBudget
 from heartseg.train.runfolder import BEST, LAST
 from heartseg.train.signals import StopRequest
-from heartseg.train.state import full_checkpoint, set_rng_state
+from heartseg.train.start import start_trainer
+from heartseg.train.state import full_checkpoint
 from heartseg.train.tb import TBLogger
 from heartseg.train.validation import ValResult, validate
 from heartseg.train.batch import unpack
 
-SYNC_EVERY_CUDA = 10
-"""Steps between reads of the loss, the stop flag and the clock on a GPU (each read waits for the GPU)."""
 END_MARGIN = 0.02
 """Share of a time budget kept free besides the final validation and checkpoints (start-up jitter, finalize)."""
 
@@ -97,99 +94,9 @@ class Trainer:
 
     # --- start ---------------------------------------------------------------------------------------------------
     def start(self, resume: LoadedCheckpoint | None = None, init: LoadedCheckpoint | None = None) -> dict[str, Any]:
-        """Device, seeds, model, optimiser, schedule, scaler; then restore `resume` or load `init` weights.
-        Returns the --init mismatch report (empty lists when nothing was skipped)."""
-        cfg, t = self.cfg, self.cfg.train
-        self._t0 = self.clock()  # the budget counts from here: model build and the speed measurement included
-        self.device = distributed.resolve_device(t.device, self.info)
-        distributed.init(self.info, self.device)
-        if t.threads > 0:
-            torch.set_num_threads(t.threads)
-        elif cfg.data.workers > 0 and self.device.type == "cpu":
-            # the loader's workers take cores of their own: the step gets the rest, not an oversubscribed machine
-            from heartseg.machine import cpu_cores
-
-            torch.set_num_threads(max(1, cpu_cores() - cfg.data.workers))
-        self._choose_speed(resume)
-        seed_everything(t.seed, t.deterministic, self.device)
-        model = build_model(self.in_channels, self.out_channels, cfg.model.features)
-        report: dict[str, Any] = {"missing": [], "unexpected": [], "shape": []}
-        if init is not None:
-            report = load_into(model, init.state_dict, strict=False, file=init.path)
-        if resume is not None:
-            load_into(model, resume.state_dict, strict=True, file=resume.path)
-        trained: torch.nn.Module = model
-        if t.deep_supervision:
-            trained = DeepSupervised(model, ds_heads(model, resume))
-        trained.to(self.device)
-        if t.layout == "channels_last":
-            trained.to(memory_format=torch.channels_last_3d)
-        net = distributed.wrap(trained, self.info, self.device, sync_bn=t.sync_bn)
-        live = distributed.unwrap(net)  # BatchNorm conversion replaced modules: keep the live ones
-        self.model = live.unet if t.deep_supervision else live
-        self.ds_heads = live.heads if t.deep_supervision else None
-        self.net = torch.compile(net) if t.compile else net
-        cuda = self.device.type == "cuda"
-        self.optimizer = build_optimizer(self.net.parameters(), cfg.optim, fused=True)
-        self.schedule = StepSchedule(self.optimizer, cfg.optim, t.epochs, t.iters_per_epoch)
-        self.amp_dtype = amp_dtype(self.device, t.precision)
-        # on CUDA the scaler always runs: its inf check stays on the device (a fixed scale of 1 unless fp16)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=cuda)
-        self.sync_every = SYNC_EVERY_CUDA if cuda else 1
-        warning = slow_amp_warning(self.device, self.amp_dtype)
-        if warning and self.info.is_main:
-            self.events.emit(ev.Warning(message=warning, hint="see pytorch issues 163539 and 166122"))
-        self.loss_fn = build_loss(t.loss, reduce_sums=distributed.sum_tensor if self.info.enabled else None)
-        if t.deep_supervision:
-            self.loss_fn = DeepSupervisionLoss(self.loss_fn, len(cfg.model.features))
-        if resume is not None:
-            self._restore(resume)
-        if t.minutes > 0:
-            self.budget = TimeBudget(t.minutes * 60.0, self._reserve(t.minutes * 60.0), self.elapsed_before,
-                                     self.schedule.fraction)
-        if self.info.is_main and self.run_dir is not None:
-            self.tb = TBLogger(self.run_dir / "tensorboard")
-        return report
-
-    def _choose_speed(self, resume: LoadedCheckpoint | None) -> None:
-        """train.precision / train.layout: a resumed run keeps its recorded choice; 'auto' is measured (rank 0,
-        then shared, so every rank computes alike) and written back to the config, which checkpoints and
-        config.json carry to evaluation and prediction."""
-        t = self.cfg.train
-        stored = ((resume.full or {}).get("config") or {}).get("train", {}) if resume is not None else {}
-        for key in ("precision", "layout"):
-            if getattr(t, key) == "auto" and stored.get(key) not in (None, "auto"):
-                setattr(t, key, stored[key])
-        choice = None
-        if self.info.is_main:
-            choice = choose_for(self.cfg, self.device, self.in_channels, self.out_channels)
-        choice = distributed.broadcast_object(choice)
-        measured = t.precision == "auto" or t.layout == "auto"
-        t.precision, t.layout = choice.precision, choice.layout
-        self.choice = choice
-        if measured and self.info.is_main:
-            self.log(f"heartseg: {choice.precision}, {choice.layout}: {choice.reason}")
-            if self.run_dir is not None and (self.run_dir / "config.json").is_file():
-                from heartseg.train.runfolder import write_config
-
-                write_config(self.run_dir, to_dict(self.cfg))  # resolved, as data.spacing is
-    def _restore(self, ckpt: LoadedCheckpoint) -> None:
-        full = ckpt.full or {}
-        for key in ("optimizer", "scheduler", "epoch", "global_step"):
-            if key not in full:
-                raise ValueError(f"{ckpt.path}: not a full heartseg checkpoint (no {key}); use --init for weights only")
-        self.optimizer.load_state_dict(full["optimizer"])
-        self.schedule.load_state_dict(full["scheduler"])
-        if full.get("scaler") and self.scaler.is_enabled():
-            self.scaler.load_state_dict(full["scaler"])
-        if full.get("rng"):
-            set_rng_state(full["rng"])
-        self.epoch, self.global_step = int(full["epoch"]), int(full["global_step"])
-        self.progress = dict(full.get("epoch_progress") or self.progress)
-        self.elapsed_before = float(self.progress.pop("elapsed", 0.0))
-        self.timing.update({k: float(v) for k, v in (full.get("timing") or {}).items() if k in self.timing})
-        self.best = dict(full.get("best") or self.best)
-        self.history = list(full.get("history") or [])
+        """Device, seeds, model, optimiser, schedule, scaler; then restore `resume` or load `init` weights
+        (train/start.py). Returns the --init mismatch report (empty lists when nothing was skipped)."""
+        return start_trainer(self, resume, init)
 
     # --- train_step ----------------------------------------------------------------------------------------------
     def train_step(self, image: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
