@@ -1,9 +1,11 @@
 """The training loop's first step: device, threads, precision and layout, seeds, model, optimiser, schedule and
-scaler on a Trainer, then the state of a run being resumed (or the weights of --init)."""
+scaler on a Trainer, then the state of a run being resumed (or the weights of --init).
+
+Functions of a heartseg.train.loop.Trainer (typed Any: the loop imports this module, not the other way round)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -19,14 +21,11 @@ from heartseg.train.runtime import amp_dtype, choose_for, seed_everything, slow_
 from heartseg.train.state import set_rng_state
 from heartseg.train.tb import TBLogger
 
-if TYPE_CHECKING:  # the Trainer holds what this module builds; importing it here would be circular
-    from heartseg.train.loop import Trainer
-
 SYNC_EVERY_CUDA = 10
 """Steps between reads of the loss, the stop flag and the clock on a GPU (each read waits for the GPU)."""
 
 
-def start_trainer(trainer: Trainer, resume: LoadedCheckpoint | None = None,
+def start_trainer(trainer: Any, resume: LoadedCheckpoint | None = None,
                   init: LoadedCheckpoint | None = None) -> dict[str, Any]:
     """Everything a Trainer needs before its first step; returns the --init mismatch report (empty lists when
     nothing was skipped)."""
@@ -83,7 +82,7 @@ def start_trainer(trainer: Trainer, resume: LoadedCheckpoint | None = None,
     return report
 
 
-def choose_speed(trainer: Trainer, resume: LoadedCheckpoint | None) -> None:
+def choose_speed(trainer: Any, resume: LoadedCheckpoint | None) -> None:
     """train.precision / train.layout: a resumed run keeps its recorded choice; 'auto' is measured (rank 0,
     then shared, so every rank computes alike) and written back to the config, which checkpoints and
     config.json carry to evaluation and prediction."""
@@ -107,7 +106,7 @@ def choose_speed(trainer: Trainer, resume: LoadedCheckpoint | None) -> None:
             write_config(trainer.run_dir, to_dict(trainer.cfg))  # resolved, as data.spacing is
 
 
-def restore(trainer: Trainer, ckpt: LoadedCheckpoint) -> None:
+def restore(trainer: Any, ckpt: LoadedCheckpoint) -> None:
     """The optimiser, schedule, scaler, RNG, counters, partial-epoch sums, timings, best and history of last.pt."""
     full = ckpt.full or {}
     for key in ("optimizer", "scheduler", "epoch", "global_step"):
