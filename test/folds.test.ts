@@ -11,6 +11,7 @@ import {cvEvent, cvFoldCount, expandFoldFlags, foldDir, foldStates, FoldTranslat
 import {help as trainHelp} from '../src/commands/train.js';
 import {eventLine, HeadlessReporter} from '../src/core/headless.js';
 import {runInfo} from '../src/core/runs.js';
+import {runCli} from '../src/cli.js';
 import {initialTrain, replayTrain, trainReducer} from '../src/ui/state/trainReducer.js';
 
 let root: string;
@@ -97,6 +98,26 @@ describe('the runs list', () => {
     writeCv(dir, 0.85, 0.05);
     info = runInfo(dir)!;
     expect(info).toMatchObject({status: 'completed', cv: {folds: 2, done: 2, dice: 0.85, std: 0.05}, bestDice: 0.85});
+  });
+
+  it.each([
+    ['no fold started yet', 'incomplete', []],
+    ['one fold trained, the others not started (as --fold N leaves them)', 'incomplete', [0]],
+    ['one trained and one interrupted', 'interrupted', [0, 'interrupted']],
+    ['one trained and one failed', 'failed', [0, 'failed']],
+  ] as const)('a CV parent with folds left (%s) is %s', (label, expected, setup) => {
+    const dir = parent(`left-${label.replace(/\W+/g, '-')}`, 3);
+    setup.forEach((s, k) => (s === 0 ? trained(dir, k, 0.9) : fold(dir, k, [start(foldDir(dir, k)), end(s, s === 'failed' ? 1 : 130)])));
+    expect(runInfo(dir)).toMatchObject({status: expected, cv: {folds: 3, done: setup.filter((s) => s === 0).length}});
+  });
+
+  it('heartseg runs prints an incomplete CV parent with its folds and its one fold\'s final model', async () => {
+    const dir = parent(path.join('table', 'cv'), 3);
+    trained(dir, 1, 0.9);
+    const out: string[] = [];
+    const io = {stdout: {write: (s: string) => out.push(s)}, stderr: {write: (s: string) => out.push(s)}, env: {}, cwd: root};
+    expect(await runCli(['runs', '--runs-dir', path.dirname(dir)], io, false)).toBe(0);
+    expect(out.join('')).toMatch(/^cv\s+incomplete\s+folds 1\/3\s+-\s+\S+ ago\s+1 fold's final\.pt$/m);
   });
 });
 
@@ -186,6 +207,7 @@ describe('watchFolds: following the fold in training', () => {
     const {events, result} = await got;
     expect(folds(events)).toEqual([[0, 'started', null], [0, 'completed', 0.7], [1, 'started', null], [1, 'completed', 0.65]]);
     expect(events.filter((e) => e.type === 'epoch_end')).toHaveLength(3); // both folds' epochs, once each
+    expect(events.filter((e) => e.type === 'warning')).toEqual([]); // the moment between two folds is no wait to tell
     expect(events.filter((e) => e.type === 'run_start').map((e) => e.type === 'run_start' && e.run_dir)).toEqual([f0, f1]);
     expect(events.at(-2)).toMatchObject({type: 'eval_summary', out_dir: path.join(dir, 'cv')});
     expect(result).toMatchObject({exitCode: 0, watchStopped: false, paths: {report: path.join(dir, 'cv')}});
@@ -205,6 +227,25 @@ describe('watchFolds: following the fold in training', () => {
     const warning = events.find((e) => e.type === 'warning');
     expect(warning).toMatchObject({file: path.join(dir, 'cv'), hint: `write them with: heartseg train --resume ${dir}`});
     expect(result.exitCode).toBe(0);
+  });
+
+  it('no fold training while some wait to start: says so once, keeps waiting, then follows the fold that starts', async () => {
+    const dir = parent('waiting', 3);
+    trained(dir, 0, 0.9);
+    const job = watchFolds(dir, 3, {pollMs: 20, waitNoteMs: 100});
+    const got = drain(job);
+    await sleep(400);
+    const f1 = foldDir(dir, 1);
+    fold(dir, 1, [start(f1), epochEnd(1, 0.5)]);
+    await sleep(200);
+    job.stop();
+    const {events, result} = await got;
+    const warnings = events.filter((e) => e.type === 'warning');
+    expect(warnings).toEqual([expect.objectContaining({message: 'no fold is training; waiting for folds 1, 2 to start', file: dir,
+      hint: `start them with: heartseg train --resume ${dir}; a cluster job's array tasks start them too`})]);
+    expect(folds(events)).toEqual([[0, 'completed', 0.9], [1, 'started', null]]);
+    expect(events.findIndex((e) => e.type === 'warning')).toBeLessThan(events.findIndex((e) => e.type === 'fold' && e.fold === 1));
+    expect(result.watchStopped).toBe(true);
   });
 
   it('the engine still evaluating the folds for cv/ keeps it waiting', async () => {

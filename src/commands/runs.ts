@@ -5,8 +5,10 @@ import {type CommandSpec, type Context, expectPositionals, helpText, parseComman
 
 export const help = helpText({
   usage: ['heartseg runs [--runs-dir DIR] [--json]'],
-  about: 'List the runs in the runs folder: finished, running (its lock is held), interrupted or failed, and folders\n'
-    + 'that hold only TensorBoard logs; with the epochs done and the best validation Dice.',
+  about: 'List the runs in the runs folder: finished, running (its lock is held), interrupted or failed, cross-validation\n'
+    + 'runs with folds still to train (incomplete: resume them with heartseg train --resume RUN), and folders that hold\n'
+    + 'only TensorBoard logs; with the epochs (or folds) done and the best validation Dice (a finished\n'
+    + 'cross-validation run: its cross-validated Dice).',
   examples: ['heartseg runs', 'heartseg runs --runs-dir /scratch/me/runs --json'],
 });
 
@@ -33,7 +35,7 @@ async function run(argv: string[], ctx: Context): Promise<number> {
   const rows = [['NAME', 'STATUS', 'EPOCH', 'BEST DICE', 'UPDATED', 'CHECKPOINTS']].concat(runs.map(r => [
     r.name, r.status, r.cv ? `folds ${r.cv.done}/${r.cv.folds}` : r.epoch === null ? '-' : `${r.epoch}/${r.epochs ?? '?'}`,
     r.cv?.dice != null ? `${r.cv.dice.toFixed(4)} ± ${r.cv.std?.toFixed(4) ?? '-'} (cv)` : r.bestDice === null ? '-' : r.bestDice.toFixed(4),
-    ago(r.updated, now), (r.cv && r.checkpoints.length ? `${r.checkpoints.length} folds' ${path.basename(r.checkpoints[0])}` : r.checkpoints.map(c => path.basename(c)).join(',')) || '-']));
+    ago(r.updated, now), (r.cv && r.checkpoints.length ? `${r.checkpoints.length} ${r.checkpoints.length === 1 ? "fold's" : "folds'"} ${path.basename(r.checkpoints[0])}` : r.checkpoints.map(c => path.basename(c)).join(',')) || '-']));
   const widths = rows[0].map((_, i) => Math.max(...rows.map(r => r[i].length)));
   for (const r of rows) ctx.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
   ctx.stdout.write(`(${runs.length} in ${p.globals.runsDir})\n`);

@@ -11,7 +11,8 @@ export const help = helpText({
     + '`timeout`) stops watching, not the run: it says so ("stopped watching at epoch 12/21; the run is still\n'
     + 'running") and exits 130; --json then has "status": "running" and "watch": "stopped". When the run ends while\n'
     + "watched, the exit code is the run's own (0 completed, 1 failed, 130 interrupted). A cross-validation run\n"
-    + `(RUN/${CONTRACT.run_folder.folds}/) is followed fold by fold, a line as each starts and ends, until RUN/${CONTRACT.run_folder.cv}/ is written.`,
+    + `(RUN/${CONTRACT.run_folder.folds}/) is followed fold by fold, a line as each starts and ends, until RUN/${CONTRACT.run_folder.cv}/ is written;\n`
+    + 'while no fold trains and some are still to start (a job array waiting in the queue), it says so once and waits.',
   options: ['  --follow            keep watching after the run ends (through requeues and resumes)'],
   examples: ['heartseg watch runs/la-20250101-120000', 'heartseg watch la-20250101-120000 --runs-dir /scratch/me/runs --follow'],
 });

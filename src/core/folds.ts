@@ -226,6 +226,8 @@ export interface WatchFoldsOptions {
   pollMs?: number;
   /** With every fold trained and no cv/ yet: how long no fold evaluation may be seen before the watch ends. */
   settleMs?: number;
+  /** How long no fold may be training, with some still to start, before the watch says it is waiting for them. */
+  waitNoteMs?: number;
 }
 
 /** When any fold's eval/events.jsonl last changed (ms), or 0: the engine evaluating folds on its way to cv/. */
@@ -251,6 +253,7 @@ function lastEvalChange(runDir: string, folds: number): number {
 export function watchFolds(runDir: string, folds: number, opts: WatchFoldsOptions = {}): Job {
   const pollMs = opts.pollMs ?? 250;
   const settleMs = opts.settleMs ?? 60_000;
+  const waitNoteMs = opts.waitNoteMs ?? 15_000;
   const queue = new AsyncQueue<EngineEvent>();
   const t = new FoldTranslator(runDir, folds);
   const told = new Map<number, string>(); // the last status sent per fold
@@ -258,6 +261,8 @@ export function watchFolds(runDir: string, folds: number, opts: WatchFoldsOption
   let following: number | null = null;
   let stopped = false;
   let allDoneAt: number | null = null;
+  let waitingSince: number | null = null; // since when no fold has been training while some wait to start
+  let toldWaiting = false;
   let closed = false; // the cv summary was sent
   let finish!: (r: JobResult) => void;
   const done = new Promise<JobResult>((r) => (finish = r));
@@ -338,6 +343,16 @@ export function watchFolds(runDir: string, folds: number, opts: WatchFoldsOption
       else if (s.status === 'training' && !told.has(s.fold)) send([foldEvent(runDir, s.fold, folds, 'started')], true);
     }
     if (next) followFold(next.fold);
+    const pending = states.filter((s) => s.status === 'pending').map((s) => s.fold);
+    if (following === null && pending.length && !states.some((s) => s.status === 'training')) {
+      // nothing to follow for a while (not the seconds between two folds): say so once per wait, or it looks stuck
+      waitingSince ??= Date.now();
+      if (!toldWaiting && Date.now() - waitingSince >= waitNoteMs) {
+        toldWaiting = true;
+        send([{v: 1, type: 'warning', time: now(), message: `no fold is training; waiting for fold${pending.length > 1 ? 's' : ''} ${pending.join(', ')} to start`,
+          file: runDir, hint: `start them with: heartseg train --resume ${runDir}; a cluster job's array tasks start them too`}]);
+      }
+    } else [waitingSince, toldWaiting] = [null, false];
     if (following === null && !closed && states.every((s) => s.status === 'done')) {
       const tail = closing(runDir, folds);
       closed = tail.length > 0;

@@ -91,7 +91,7 @@ function cvRunInfo(dir: string, folds: number, now: number): RunInfo {
   const done = states.filter((f) => f.status === 'done').length;
   const cv = readCv(dir);
   const status: RunStatus = cv || done === folds ? 'completed' : live.includes('running') ? 'running' : live.includes('failed') ? 'failed'
-    : live.includes('interrupted') ? 'interrupted' : 'unknown';
+    : live.includes('interrupted') ? 'interrupted' : live.includes('unknown') ? 'unknown' : 'incomplete';
   const checkpoints = states.map((f) => path.join(f.runDir, RUN.final)).filter((f) => existsSync(f));
   const stamps = [dir, ...states.map((f) => path.join(f.runDir, RUN.events)), path.join(dir, RUN.cv)].map(mtime).filter((t): t is number => t !== null);
   const dice = cv?.dice[0];

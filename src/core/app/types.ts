@@ -169,7 +169,9 @@ export interface SynthRequest {
 
 // --- runs, datasets, checkpoints ----------------------------------------------------------------------------------------
 
-export type RunStatus = 'completed' | 'running' | 'interrupted' | 'failed' | 'tensorboard' | 'unknown';
+/** 'incomplete': a cross-validation run with folds still to train and none running, failed or interrupted (some
+ * `--fold N` tasks not run yet); `train --resume RUN` trains the rest. */
+export type RunStatus = 'completed' | 'running' | 'interrupted' | 'failed' | 'incomplete' | 'tensorboard' | 'unknown';
 
 export interface RunInfo {
   name: string;

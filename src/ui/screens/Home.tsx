@@ -16,6 +16,7 @@ export const STATUS_MARK: Record<RunInfo['status'], string> = {
   running: '▶',
   interrupted: '‖',
   failed: '✗',
+  incomplete: '…',
   tensorboard: '≈',
   unknown: '?',
 };
@@ -77,7 +78,7 @@ export function Home({core, go, quit}: HomeProps) {
           {runs.status === 'done' && runList.length === 0 ? <Text dimColor>no runs yet: press c to configure one</Text> : null}
           {runList.slice(0, listRows).map((r) => (
             <Text key={r.dir} wrap="truncate">
-              {STATUS_MARK[r.status]} {fit(r.name, half - 24)} {fit(r.epoch != null ? `${r.epoch}/${r.epochs ?? '?'}` : r.status, 9)} {r.bestDice != null ? `Dice ${fmtNum(r.bestDice, 3)}` : ''}
+              {STATUS_MARK[r.status]} {fit(r.name, half - 24)} {fit(r.cv ? `${r.cv.done}/${r.cv.folds} cv` : r.epoch != null ? `${r.epoch}/${r.epochs ?? '?'}` : r.status, 9)} {r.bestDice != null ? `Dice ${fmtNum(r.bestDice, 3)}` : ''}
             </Text>
           ))}
         </Box>

@@ -105,7 +105,7 @@ function TrainView({core, launch, replace, back, initial}: ScreenProps & {launch
       : state.stage && state.status === 'running' && state.epoch === 0
         ? `${state.stage.name} ${state.stage.done}/${state.stage.total}${state.stage.item ? ` ${state.stage.item}` : ''}`
         : run
-          ? state.status === 'idle' ? 'starting the engine…' : 'training'
+          ? state.status === 'idle' ? watching ? 'waiting for the run’s events…' : 'starting the engine…' : 'training'
           : 'starting…';
   const statusColour = state.end?.status === 'completed' ? 'green' : state.end || startError ? 'red' : 'cyan';
   const rate = state.itersPerS ? `${state.itersPerS.toFixed(state.itersPerS < 10 ? 2 : 0)} it/s${state.voxelsPerS ? ` ${fmtCount(state.voxelsPerS)} vox/s` : ''}` : undefined;
