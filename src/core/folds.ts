@@ -143,6 +143,13 @@ export function foldEvent(runDir: string, fold: number, folds: number, status: E
   return {v: 1, type: 'fold', time: now(), fold, folds, status, run_dir: foldDir(runDir, fold), val_dice: valDice};
 }
 
+const STATE_EVENT: Record<FoldStatus, EventOf<'fold'>['status'] | null> = {pending: null, training: 'started', done: 'completed', failed: 'failed', interrupted: 'interrupted'};
+
+/** Where each fold of a cross-validation parent stands, as the fold events a watch would have sent (pending: none). */
+export function foldsRecord(runDir: string, folds: number): EventOf<'fold'>[] {
+  return foldStates(runDir, folds).flatMap((s) => (STATE_EVENT[s.status] ? [foldEvent(runDir, s.fold, folds, STATE_EVENT[s.status]!, s.valDice)] : []));
+}
+
 /**
  * A cross-validation's events as one stream: a fold's train run_start comes after a fold 'started' event, its
  * completed run_end becomes a fold 'completed' event (with its validation Dice), so screens see one run that goes

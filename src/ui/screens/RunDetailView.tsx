@@ -2,6 +2,7 @@
 import React from 'react';
 import {Box, Text} from 'ink';
 import type {CheckpointDetails, RunDetail, Scalars} from '../../core/api.js';
+import {FoldsStrip} from '../components/FoldsStrip.js';
 import {LineChart, type ChartSeries} from '../components/LineChart.js';
 import {replayEval} from '../state/evalReducer.js';
 import {fmtInt, fmtNum} from '../state/format.js';
@@ -97,7 +98,8 @@ export function RunDetailView({detail, inspected, width, height}: RunDetailViewP
       {shownCharts.map((ch) => (
         <LineChart key={ch.title} title={ch.title} series={ch.series} width={width} height={chartRows} xStart={ch.xStart} min={ch.min} max={ch.max} />
       ))}
-      {charts.length === 0 ? <Text dimColor>no curves recorded yet</Text> : null}
+      {train.cv ? <FoldsStrip cv={train.cv} /> : null}
+      {charts.length === 0 && !train.cv ? <Text dimColor>no curves recorded yet</Text> : null}
       {summaryLines.map((l) => (
         <Text key={l} wrap="truncate" color={c('green')}>
           {l}

@@ -2,6 +2,7 @@
 import React, {useEffect, useState} from 'react';
 import {Box, Text} from 'ink';
 import type {Board, Job} from '../../core/api.js';
+import {FoldsStrip} from '../components/FoldsStrip.js';
 import {Frame, bodyRows} from '../components/Frame.js';
 import {LineChart} from '../components/LineChart.js';
 import {LogView} from '../components/LogView.js';
@@ -12,7 +13,7 @@ import {useRunEvents} from '../hooks/useRunEvents.js';
 import {fmtDuration} from '../../core/format.js';
 import {fmtCount, fmtMb, fmtNum} from '../state/format.js';
 import type {TrainLaunch} from '../state/navReducer.js';
-import {epochEtaSeconds, type FoldRow, type FoldsState, initialTrain, replayTrain, runEtaSeconds, trainReducer, type TrainState} from '../state/trainReducer.js';
+import {epochEtaSeconds, initialTrain, replayTrain, runEtaSeconds, trainReducer, type TrainState} from '../state/trainReducer.js';
 import {useColour, useSize} from '../theme.js';
 import type {ScreenProps} from './types.js';
 
@@ -155,28 +156,5 @@ function TrainView({core, launch, replace, back, initial}: ScreenProps & {launch
       {board ? <Text wrap="truncate">TensorBoard: <Text color={c('cyan')}>{board.url}</Text></Text> : null}
       <LogView messages={state.messages} height={logRows - (note ? 1 : 0) - (board ? 1 : 0)} width={columns} />
     </Frame>
-  );
-}
-
-const FOLD_MARK: Record<FoldRow['status'], string> = {pending: '', training: '▶', done: '✓', failed: '✗', interrupted: '‖'};
-
-/** A cross-validation's folds on one line (`folds  0 ✓ 0.912 · 1 ▶ · 2`), then the cv Dice once cv/ is written. */
-function FoldsStrip({cv}: {cv: FoldsState}) {
-  const c = useColour();
-  const colour = {pending: undefined, training: 'cyan', done: 'green', failed: 'red', interrupted: 'yellow'} as const;
-  const dice = cv.cv?.dice[0];
-  return (
-    <Text wrap="truncate">
-      <Text bold>folds </Text>
-      {cv.folds.map((f, k) => (
-        <Text key={k}>
-          {k ? <Text dimColor> · </Text> : ' '}
-          <Text color={colour[f.status] && c(colour[f.status]!)} bold={k === cv.current} dimColor={f.status === 'pending'}>
-            {k}{FOLD_MARK[f.status] ? ` ${FOLD_MARK[f.status]}` : ''}{f.valDice != null ? ` ${fmtNum(f.valDice, 3)}` : ''}
-          </Text>
-        </Text>
-      ))}
-      {dice ? <Text> · cv Dice <Text bold color={c('green')}>{fmtNum(dice.mean, 3)} ± {fmtNum(dice.std, 3)}</Text>{cv.cv!.dice.length > 1 ? ` (${dice.label})` : ''} over {cv.cv!.cases} cases</Text> : null}
-    </Text>
   );
 }
