@@ -17,9 +17,11 @@ function mount(core = new FakeCore(), size = {columns: 80, rows: 24}) {
 
 describe('Home', () => {
   it('shows the doctor line, recent runs and datasets', async () => {
-    const core = new FakeCore({runs: [{info: runInfo({name: 'demo-1', epoch: 3, epochs: 10, bestDice: 0.7123}), events: [], evalEvents: [], scalars: null}]});
+    const core = new FakeCore({runs: [{info: runInfo({name: 'demo-1', epoch: 3, epochs: 10, bestDice: 0.7123}), events: [], evalEvents: [], scalars: null},
+      {info: runInfo({name: 'cv-1', status: 'incomplete', cv: {folds: 5, done: 2, dice: null, std: null}}), events: [], evalEvents: [], scalars: null}]});
     const {lastFrame} = mount(core);
     const frame = await until(lastFrame, (f) => f.includes('torch 2.5.1') && f.includes('demo-1'));
+    expect(frame).toMatch(/… cv-1\s+2\/5 cv/); // a cross-validation run: its folds, not its status cut to fit
     expect(frame).toContain('Python 3.12.3');
     expect(frame).toContain('3/10');
     expect(frame).toContain('Dice 0.712');
