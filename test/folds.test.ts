@@ -314,6 +314,17 @@ describe('trainReducer: folds', () => {
     expect(s.cv?.folds.map((f) => f.status)).toEqual(['training', 'training', 'pending']);
   });
 
+  it("a fold's end told twice (a resumed run's history, then the engine) is one message; a start told again still takes the view", () => {
+    const foldLines = (st: ReturnType<typeof replayTrain>) => st.messages.map((m) => m.text).filter((t) => t.startsWith('fold '));
+    let s = replayTrain([fe(2, 'completed', 0.85), fe(0, 'interrupted')]); // what readRun gives for a resumed run
+    s = replayTrain([fe(2, 'completed', 0.85), fe(0, 'started'), epochEnd(1, 0.4), fe(2, 'completed', 0.86)], s);
+    expect(foldLines(s)).toEqual(['fold 2/3 completed: validation Dice 0.8500', 'fold 0/3 interrupted', 'fold 0/3 started',
+      'fold 2/3 completed: validation Dice 0.8600']); // news (a new Dice) is still told
+    expect(s.cv?.folds[2]).toEqual({status: 'done', valDice: 0.86});
+    s = replayTrain([fe(1, 'started'), fe(1, 'completed', 0.8), fe(0, 'completed', 0.9), fe(1, 'started')], s);
+    expect(s.cv?.current).toBe(1);
+  });
+
   it('a plain run has no folds', () => {
     expect(replayTrain([start('/r'), epochEnd(1, 0.4)]).cv).toBeNull();
     expect(initialTrain.cv).toBeNull();

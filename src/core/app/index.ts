@@ -11,7 +11,7 @@ import {CONTRACT} from '../generated/contract.js';
 import {PythonNotFound, usablePython} from '../python.js';
 import {answerReason, askEngine, closeBridge, jsonAnswer, type Answer} from '../pythonia.js';
 import {listRuns, readEvents, runInfo, tensorboardFiles} from '../runs.js';
-import {cvEvent, cvFoldCount, foldsRecord, watchFolds} from '../folds.js';
+import {cvFoldCount, foldsRecord, watchFolds} from '../folds.js';
 import {watchRun} from '../watch.js';
 import {evalCaseView, openDatasetCase} from './cases.js';
 import {configure} from './configure.js';
@@ -244,12 +244,9 @@ export function createCore(opts: CoreOptions): Core {
         if (!parsed) throw new Failure(`${info.dir}: cannot read the TensorBoard logs (${answerReason(answer)})`);
         scalars = parsed.scalars;
       }
-      if (info.cv) {
-        // a cross-validation parent has no events of its own: its folds' states, and cv/ as its evaluation
-        const cv = cvEvent(info.dir);
-        return {info, events: foldsRecord(info.dir, info.cv.folds), evalEvents: cv ? [cv] : [], scalars};
-      }
-      return {info, events: readEvents(info.dir), evalEvents: readEvents(info.dir, RUN.eval_events), scalars};
+      // a cross-validation parent has no training events of its own: its folds' states stand for them
+      const events = info.cv ? foldsRecord(info.dir, info.cv.folds) : readEvents(info.dir);
+      return {info, events, evalEvents: readEvents(info.dir, RUN.eval_events), scalars};
     },
 
     watch(run: string, o = {}): Job {

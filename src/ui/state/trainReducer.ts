@@ -90,6 +90,9 @@ function onFold(state: TrainState, e: EventOf<'fold'>): TrainState {
   const prev = state.cv ?? {folds: [], current: null, cv: null};
   const folds = Array.from({length: Math.max(e.folds, prev.folds.length)}, (_, k) => prev.folds[k] ?? {status: 'pending' as const, valDice: null});
   const status = FOLD_STATUS[e.status];
+  // a fold's end told twice (a resumed run's history, then the engine's account of its finished folds): once; a
+  // repeated start still counts, as it may bring a fold into view
+  if (status !== 'training' && prev.folds[e.fold]?.status === status && (e.val_dice ?? null) === prev.folds[e.fold].valDice) return state;
   folds[e.fold] = {status, valDice: e.val_dice ?? folds[e.fold].valDice};
   // The view shows one fold: a fold starting takes it unless another one in it is still training (a job array
   // trains several at once; the core then streams the one it follows and reports the others' ends).
