@@ -143,11 +143,16 @@ export function foldEvent(runDir: string, fold: number, folds: number, status: E
   return {v: 1, type: 'fold', time: now(), fold, folds, status, run_dir: foldDir(runDir, fold), val_dice: valDice};
 }
 
-const STATE_EVENT: Record<FoldStatus, EventOf<'fold'>['status'] | null> = {pending: null, training: 'started', done: 'completed', failed: 'failed', interrupted: 'interrupted'};
+/** The state a fold event puts its fold in (a pending fold has had no event). */
+export const FOLD_STATE: Record<EventOf<'fold'>['status'], FoldStatus> = {started: 'training', completed: 'done', failed: 'failed', interrupted: 'interrupted'};
+const EVENT_OF_STATE = new Map(Object.entries(FOLD_STATE).map(([event, state]) => [state, event as EventOf<'fold'>['status']]));
 
 /** Where each fold of a cross-validation parent stands, as the fold events a watch would have sent (pending: none). */
 export function foldsRecord(runDir: string, folds: number): EventOf<'fold'>[] {
-  return foldStates(runDir, folds).flatMap((s) => (STATE_EVENT[s.status] ? [foldEvent(runDir, s.fold, folds, STATE_EVENT[s.status]!, s.valDice)] : []));
+  return foldStates(runDir, folds).flatMap((s) => {
+    const status = EVENT_OF_STATE.get(s.status);
+    return status ? [foldEvent(runDir, s.fold, folds, status, s.valDice)] : [];
+  });
 }
 
 /**

@@ -1,6 +1,6 @@
 // Training state from engine events: progress, throughput, per-epoch history, memory and checkpoints. Pure.
 import {type EngineEvent, type EventOf, metricNumber} from '../../core/events.js';
-import {type CvSummary, ensemblePostprocessText, type FoldState, type FoldStatus, isCvSummary} from '../../core/folds.js';
+import {type CvSummary, ensemblePostprocessText, FOLD_STATE, type FoldState, isCvSummary} from '../../core/folds.js';
 import {commonReducer, initialCommon, pushMessage, type CommonState} from './common.js';
 import {fmtNum} from './format.js';
 
@@ -82,14 +82,12 @@ export const initialTrain: TrainState = {
   cv: null,
 };
 
-const FOLD_STATUS: Record<EventOf<'fold'>['status'], FoldStatus> = {started: 'training', completed: 'done', failed: 'failed', interrupted: 'interrupted'};
-
 /** A fold event: the folds strip, and a fresh training view when a fold starts (its own epochs, charts, best). */
 function onFold(state: TrainState, e: EventOf<'fold'>): TrainState {
   if (e.fold === 'all') return state;
   const prev = state.cv ?? {folds: [], current: null, cv: null};
   const folds = Array.from({length: Math.max(e.folds, prev.folds.length)}, (_, k) => prev.folds[k] ?? {status: 'pending' as const, valDice: null});
-  const status = FOLD_STATUS[e.status];
+  const status = FOLD_STATE[e.status];
   // a fold's end told twice (a resumed run's history, then the engine's account of its finished folds): once; a
   // repeated start still counts, as it may bring a fold into view
   if (status !== 'training' && prev.folds[e.fold]?.status === status && (e.val_dice ?? null) === prev.folds[e.fold].valDice) return state;
