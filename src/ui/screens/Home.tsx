@@ -6,7 +6,7 @@ import {Frame} from '../components/Frame.js';
 import {useAsync} from '../hooks/useAsync.js';
 import {useKeys} from '../hooks/useKeys.js';
 import type {ScreenProps} from './types.js';
-import {fit, fmtNum} from '../state/format.js';
+import {fit, fmtNum, runProgress} from '../state/format.js';
 import {useColour, useSize} from '../theme.js';
 
 export type HomeProps = Pick<ScreenProps, 'core' | 'go' | 'quit'>;
@@ -78,7 +78,7 @@ export function Home({core, go, quit}: HomeProps) {
           {runs.status === 'done' && runList.length === 0 ? <Text dimColor>no runs yet: press c to configure one</Text> : null}
           {runList.slice(0, listRows).map((r) => (
             <Text key={r.dir} wrap="truncate">
-              {STATUS_MARK[r.status]} {fit(r.name, half - 24)} {fit(r.cv ? `${r.cv.done}/${r.cv.folds} cv` : r.epoch != null ? `${r.epoch}/${r.epochs ?? '?'}` : r.status, 9)} {r.bestDice != null ? `Dice ${fmtNum(r.bestDice, 3)}` : ''}
+              {STATUS_MARK[r.status]} {fit(r.name, half - 24)} {fit(runProgress(r) ?? r.status, 9)} {r.bestDice != null ? `Dice ${fmtNum(r.bestDice, 3)}` : ''}
             </Text>
           ))}
         </Box>

@@ -11,7 +11,7 @@ import {errorText, useAsync} from '../hooks/useAsync.js';
 import {useKeys} from '../hooks/useKeys.js';
 import {useRunEvents} from '../hooks/useRunEvents.js';
 import {initialEval, evalReducer} from '../state/evalReducer.js';
-import {fit, fmtNum} from '../state/format.js';
+import {fit, fmtNum, runProgress} from '../state/format.js';
 import {useColour, useSize} from '../theme.js';
 import {STATUS_MARK} from './Home.js';
 import {RunDetailView} from './RunDetailView.js';
@@ -139,7 +139,7 @@ export function Runs({core, go: push, replace, back, select}: ScreenProps & {sel
           {runs.status === 'done' && list.length === 0 ? <Text dimColor>no runs in {core.runsDir}</Text> : null}
           {list.slice(first, first + listRows).map((r, i) => (
             <Text key={r.dir} wrap="truncate" inverse={first + i === index}>
-              {first + i === index ? '›' : ' '}{STATUS_MARK[r.status]} {fit(r.name, listW - 19)} {fit(r.cv ? `${r.cv.done}/${r.cv.folds} cv` : r.epoch != null ? `${r.epoch}/${r.epochs ?? '?'}` : '', 7)} {r.bestDice != null ? fmtNum(r.bestDice, 3) : ''}
+              {first + i === index ? '›' : ' '}{STATUS_MARK[r.status]} {fit(r.name, listW - 19)} {fit(runProgress(r) ?? '', 7)} {r.bestDice != null ? fmtNum(r.bestDice, 3) : ''}
             </Text>
           ))}
         </Box>

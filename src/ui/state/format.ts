@@ -48,3 +48,8 @@ export function fit(text: string, width: number, align: 'left' | 'right' = 'left
   const t = text.length > width ? (width > 1 ? text.slice(0, width - 1) + '…' : text.slice(0, width)) : text;
   return align === 'left' ? t.padEnd(width) : t.padStart(width);
 }
+
+/** How far a run in a list got: `2/5 cv` (folds trained) or `12/40` (epochs); null before its first epoch. */
+export function runProgress(r: {cv?: {done: number; folds: number}; epoch: number | null; epochs: number | null}): string | null {
+  return r.cv ? `${r.cv.done}/${r.cv.folds} cv` : r.epoch != null ? `${r.epoch}/${r.epochs ?? '?'}` : null;
+}
